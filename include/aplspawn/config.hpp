@@ -1,0 +1,128 @@
+// The configuration: the original aplspawn YAML, parsed once into typed structs and validated
+// once. Every key is documented in docs/config.md. Errors are aplspawn::Error with exit code 2
+// and a message "FILE:LINE: section.key: what is wrong (value)".
+#pragma once
+
+#include "aplspawn/ipv4.hpp"
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aplspawn::config {
+
+namespace fs = std::filesystem;
+
+struct Bridge {
+    std::string name;  // bridge.name, at most 15 bytes (IFNAMSIZ - 1)
+    Ipv4 address;      // bridge.address: the gateway address on the bridge
+    int prefix = 0;    // bridge.netPrefix
+    Subnet subnet;     // bridge.network/netPrefix (derived from address when network is absent)
+};
+
+struct Nat {
+    std::string chain_name;  // ipt.chainName, as in the original ("NSPAWN")
+    std::string table;       // the nftables table aplspawn owns: "aplspawn_" + chain_name
+};
+
+struct Paths {
+    fs::path working_dir;  // path.workingDirectory
+    fs::path local_store;  // path.localStore        (default WORKDIR/images)
+    fs::path lower;        // path.imageLowerLayer   (default WORKDIR/lower)
+    fs::path upper;        // path.imageUpperPath    (default WORKDIR/upper)
+    fs::path work;         // path.imageWorkPath     (default WORKDIR/work)
+    fs::path state;        // path.stateDirectory    (new; default WORKDIR/state)
+};
+
+struct Image {
+    std::string os;       // image.os
+    std::string release;  // image.release
+    std::string repo;     // image.repo (URL or directory)
+    std::string url;      // image.url (new), else REPO/OS-RELEASE-latest.img
+    std::string sha256;   // image.sha256 (new; lower-case hex), empty: look for SHA256SUMS
+    std::string file_name;  // the image's name in the store: last URL segment, without .xz/.zst/.gz
+    std::string name;       // file_name without ".img"/".raw": names the lower layer directory
+    std::optional<std::string> ignored_loop_device;  // image.loopDevice: accepted, not used
+};
+
+struct ContainerVariables {
+    std::string user_name;      // cntVariables.userName
+    std::string user_group;     // cntVariables.userGroup (default: userName)
+    std::string user_password;  // cntVariables.userPassword ("" = no password)
+    std::string root_password;  // cntVariables.rootPassword ("" = unchanged)
+    std::optional<Ipv4> dns;    // cntVariables.dnsAddress
+    int prefix = 0;             // cntVariables.netPrefix (default: bridge.netPrefix)
+    Ipv4 gateway;               // cntVariables.defGateway (default: bridge.address)
+    fs::path ssh_public_key;    // cntVariables.sshPublicKeyPath
+};
+
+enum class StartMode { boot, script };
+enum class BootProfile { full, lean };
+
+struct Common {
+    int amount = 0;                    // cntCommon.amount
+    fs::path ssh_private_key;          // cntCommon.sshPrivateKeyPath
+    Ipv4 range_begin, range_end;       // cntCommon.ipRange [begin, end)
+    bool bind_host_resolve = false;    // cntCommon.bindHostResolve
+    fs::path bind_host;                // cntCommon.bindHost (script mode: host dir bound read-only)
+    fs::path variables_file;           // cntCommon.variablesFile (script mode: written on the host)
+    std::string bind_container;        // cntCommon.bindContainer (absolute path in the container)
+    std::string startup_script;        // cntCommon.startupScript (set: script mode)
+    std::string name_template;         // cntCommon.nameTmpl (default "aplspawn")
+    fs::path home_path;                // cntCommon.homePath (default /var/lib/machines)
+    fs::path inventory_file;           // cntCommon.inventoryFile (empty: stdout only)
+    int ready_timeout_sec = 120;       // cntCommon.readyTimeout (new)
+    BootProfile boot_profile = BootProfile::full;  // cntCommon.bootProfile (new)
+    StartMode mode() const { return startup_script.empty() ? StartMode::boot : StartMode::script; }
+};
+
+// One container of the fleet, as the original derives it: ipRange[0] upward, name = nameTmpl +
+// the IP's last octet.
+struct Container {
+    std::string name;
+    Ipv4 ip;
+};
+
+struct Config {
+    fs::path file;  // absolute path of the YAML file
+    Bridge bridge;
+    Nat nat;
+    Paths paths;
+    Image image;
+    ContainerVariables vars;
+    Common common;
+    std::vector<Container> fleet;  // in name order of the original (ascending IP)
+
+    // "FILE:LINE: key" for messages about a key found wrong later (a missing key file, say).
+    std::string where(std::string_view key) const;
+    // Notes about accepted-but-ignored keys (image.loopDevice), printed as INFO lines.
+    std::vector<std::string> notes;
+
+    const Container* find(std::string_view name) const;
+
+    std::map<std::string, int, std::less<>> lines;  // key -> 1-based line in file
+};
+
+// Reads and validates. Throws Error (exit 2) naming file, line, key and value.
+Config load(const fs::path& file);
+// Same, from text (file is used for messages and to resolve relative paths).
+Config parse(std::string_view yaml_text, const fs::path& file);
+
+// Where the config comes from: -c FILE, else $APLSPAWN_CONFIG, else ./aplspawn.yaml,
+// ./config/aplspawn.yaml, /etc/aplspawn/aplspawn.yaml. Throws Error (exit 2) when none exists.
+fs::path locate(const std::optional<fs::path>& explicit_file);
+
+// The IPs of the fleet: the first `amount` addresses from begin upward, end exclusive.
+std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount);
+
+// A name systemd accepts as a machine name (hostname rules: 1..64 bytes, dot-separated labels of
+// [A-Za-z0-9-], no label empty or starting/ending with '-').
+bool is_valid_machine_name(std::string_view name);
+
+// "~" and "~/x" -> $HOME; "~user/x" -> that user's home; relative -> against base.
+fs::path resolve_path(std::string_view text, const fs::path& base);
+
+}  // namespace aplspawn::config

@@ -1,0 +1,68 @@
+// The fleet's state directory (path.stateDirectory, default WORKDIR/state): what aplspawn
+// started and created, so that later runs (stop, status, pids, netdown) act on exactly that.
+//
+//   lock                  flock held by the running aplspawn (sys/lock.hpp)
+//   net.json              what netup created (net module)
+//   known_hosts           the fleet's SSH host keys, learned at spawn
+//   containers/NAME.json  one record per started container (below)
+//   containers/NAME.log   systemd-nspawn's output (detached launcher)
+//
+// Every file is written atomically (sys::write_file_atomic).
+#pragma once
+
+#include "aplspawn/config.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+namespace fs = std::filesystem;
+
+struct ContainerRecord {
+    std::string name;
+    std::string ip;
+    std::string mode;      // "boot" | "script"
+    std::string launcher;  // "detached" (no systemd on the host) | "systemd"
+    std::string unit;      // systemd unit name when launcher == "systemd"
+    pid_t nspawn_pid = 0;  // the systemd-nspawn process
+    std::uint64_t nspawn_start_time = 0;  // /proc/PID/stat starttime: guards against pid reuse
+    std::string image;     // image name (its lower layer directory)
+    std::int64_t started_at = 0;  // unix seconds
+};
+
+class StateDir {
+public:
+    explicit StateDir(fs::path dir) : dir_(std::move(dir)) {}
+    explicit StateDir(const config::Config& c) : dir_(c.paths.state) {}
+
+    const fs::path& dir() const { return dir_; }
+    fs::path containers_dir() const { return dir_ / "containers"; }
+    fs::path record_path(const std::string& name) const;
+    fs::path log_path(const std::string& name) const;
+    fs::path known_hosts() const { return dir_ / "known_hosts"; }
+    fs::path net_state() const { return dir_ / "net.json"; }
+
+    std::optional<ContainerRecord> load(const std::string& name) const;
+    void save(const ContainerRecord& record) const;  // atomic; creates directories
+    void remove(const std::string& name) const;     // record only; the log stays
+
+private:
+    fs::path dir_;
+};
+
+// The start time (clock ticks since boot, /proc/PID/stat field 22) of a live process.
+std::optional<std::uint64_t> process_start_time(pid_t pid);
+
+// The record's systemd-nspawn process is alive and is the one recorded (same start time).
+bool is_running(const ContainerRecord& record);
+
+// Records of the fleet's containers whose nspawn is alive, in fleet (name) order.
+std::vector<ContainerRecord> running(const config::Config& c);
+
+}  // namespace aplspawn::fleet

@@ -1,0 +1,27 @@
+// An exclusive lock on a directory (flock on DIR/lock), held for the life of the object. The
+// holder's pid and operation are written in the file so a second run can say who holds it.
+#pragma once
+
+#include "aplspawn/sys/fd.hpp"
+
+#include <filesystem>
+#include <string_view>
+
+namespace aplspawn::sys {
+
+class DirLock {
+public:
+    // Takes the lock or throws Error "fleet state DIR is locked by aplspawn spawn (pid N)".
+    // The directory is created if missing.
+    static DirLock acquire(const std::filesystem::path& dir, std::string_view operation);
+
+    DirLock(DirLock&&) = default;
+    DirLock& operator=(DirLock&&) = default;
+    ~DirLock() = default;  // closing the fd drops the lock
+
+private:
+    explicit DirLock(UniqueFd fd) : fd_(std::move(fd)) {}
+    UniqueFd fd_;
+};
+
+}  // namespace aplspawn::sys

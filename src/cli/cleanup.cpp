@@ -1,0 +1,8 @@
+// cleanup: not built yet (see the open issues). Says so in one line and exits 1.
+#include "cli/operation.hpp"
+
+namespace aplspawn::cli {
+
+Exit run_cleanup(const Context&) { throw Error("aplspawn cleanup: this operation is not built yet"); }
+
+}  // namespace aplspawn::cli

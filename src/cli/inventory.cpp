@@ -1,0 +1,8 @@
+// inventory: not built yet (see the open issues). Says so in one line and exits 1.
+#include "cli/operation.hpp"
+
+namespace aplspawn::cli {
+
+Exit run_inventory(const Context&) { throw Error("aplspawn inventory: this operation is not built yet"); }
+
+}  // namespace aplspawn::cli

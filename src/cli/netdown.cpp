@@ -1,0 +1,8 @@
+// netdown: not built yet (see the open issues). Says so in one line and exits 1.
+#include "cli/operation.hpp"
+
+namespace aplspawn::cli {
+
+Exit run_netdown(const Context&) { throw Error("aplspawn netdown: this operation is not built yet"); }
+
+}  // namespace aplspawn::cli

@@ -1,0 +1,60 @@
+// The dispatcher's contract: what an operation gets (the parsed config and the command line's
+// options) and what it returns (an exit code). One file per operation in src/cli/ implements
+// `Exit run_NAME(const Context&)`; registry.cpp lists them. Operations sequence steps of the
+// modules (net, image, fleet, health, inventory) and never make syscalls themselves.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/error.hpp"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace aplspawn::cli {
+
+struct Options {
+    std::optional<std::filesystem::path> config_file;  // -c
+    bool json = false;                                   // --json
+    bool dry_run = false;                                // --dry-run
+    bool force = false;                                  // --force (netdown)
+    bool images = false;                                 // --images (cleanup)
+    std::string format = "ini";                          // --format (inventory)
+    bool list = false;                                   // --list (inventory, dynamic protocol)
+    std::string host;                                    // --host NAME (inventory, dynamic)
+    std::optional<int> timeout_sec;                      // --timeout (spawn, stop)
+};
+
+struct Context {
+    const config::Config& config;
+    const Options& options;
+};
+
+using RunFn = Exit (*)(const Context&);
+
+struct Operation {
+    std::string_view name;
+    std::string_view summary;  // one line for --help
+    RunFn run;
+    bool needs_root;
+    bool changes_host;  // accepts --dry-run
+    bool prints_data;   // accepts --json
+};
+
+std::span<const Operation> operations();
+const Operation* find_operation(std::string_view name);
+
+// Operations, one file each: src/cli/NAME.cpp.
+Exit run_netup(const Context&);
+Exit run_netdown(const Context&);
+Exit run_getimage(const Context&);
+Exit run_spawn(const Context&);
+Exit run_stop(const Context&);
+Exit run_status(const Context&);
+Exit run_pids(const Context&);
+Exit run_names(const Context&);
+Exit run_inventory(const Context&);
+Exit run_cleanup(const Context&);
+
+}  // namespace aplspawn::cli

@@ -1,0 +1,8 @@
+// stop: not built yet (see the open issues). Says so in one line and exits 1.
+#include "cli/operation.hpp"
+
+namespace aplspawn::cli {
+
+Exit run_stop(const Context&) { throw Error("aplspawn stop: this operation is not built yet"); }
+
+}  // namespace aplspawn::cli

@@ -1,0 +1,101 @@
+#include "aplspawn/fleet/state.hpp"
+
+#include "aplspawn/error.hpp"
+#include "aplspawn/sys/fs.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+namespace aplspawn::fleet {
+
+using json = nlohmann::ordered_json;
+
+fs::path StateDir::record_path(const std::string& name) const {
+    return containers_dir() / (name + ".json");
+}
+
+fs::path StateDir::log_path(const std::string& name) const {
+    return containers_dir() / (name + ".log");
+}
+
+std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
+    auto text = sys::read_file_if_exists(record_path(name));
+    if (!text) return std::nullopt;
+    try {
+        json j = json::parse(*text);
+        ContainerRecord r;
+        r.name = j.at("name").get<std::string>();
+        r.ip = j.value("ip", "");
+        r.mode = j.value("mode", "");
+        r.launcher = j.value("launcher", "");
+        r.unit = j.value("unit", "");
+        r.nspawn_pid = j.value("nspawn_pid", 0);
+        r.nspawn_start_time = j.value("nspawn_start_time", std::uint64_t{0});
+        r.image = j.value("image", "");
+        r.started_at = j.value("started_at", std::int64_t{0});
+        return r;
+    } catch (const json::exception& e) {
+        throw Error(fmt::format("fleet state {}: unreadable record: {}",
+                                record_path(name).string(), e.what()));
+    }
+}
+
+void StateDir::save(const ContainerRecord& r) const {
+    sys::ensure_dir(containers_dir(), 0755);
+    json j = {{"name", r.name},
+              {"ip", r.ip},
+              {"mode", r.mode},
+              {"launcher", r.launcher},
+              {"unit", r.unit},
+              {"nspawn_pid", r.nspawn_pid},
+              {"nspawn_start_time", r.nspawn_start_time},
+              {"image", r.image},
+              {"started_at", r.started_at}};
+    sys::write_file_atomic(record_path(r.name), j.dump(2) + "\n", 0644);
+}
+
+void StateDir::remove(const std::string& name) const {
+    if (::unlink(record_path(name).c_str()) < 0 && errno != ENOENT)
+        throw_errno(fmt::format("remove {}", record_path(name).string()));
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    std::optional<std::string> stat;
+    try {
+        stat = sys::read_file_if_exists(fmt::format("/proc/{}/stat", pid));
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+    if (!stat) return std::nullopt;
+    // "pid (comm) state ppid ...": comm may contain spaces and ')', so count from the last ')'.
+    auto close = stat->rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::string_view rest(*stat);
+    rest.remove_prefix(close + 2);
+    // field 3 is state; starttime is field 22 -> the 20th field after ") ".
+    for (int field = 3; field < 22; ++field) {
+        auto sp = rest.find(' ');
+        if (sp == std::string_view::npos) return std::nullopt;
+        rest.remove_prefix(sp + 1);
+    }
+    return std::stoull(std::string(rest.substr(0, rest.find(' '))));
+}
+
+bool is_running(const ContainerRecord& r) {
+    auto st = process_start_time(r.nspawn_pid);
+    return st && *st == r.nspawn_start_time;
+}
+
+std::vector<ContainerRecord> running(const config::Config& c) {
+    StateDir state(c);
+    std::vector<ContainerRecord> out;
+    for (const auto& ct : c.fleet)
+        if (auto r = state.load(ct.name); r && is_running(*r)) out.push_back(*r);
+    return out;
+}
+
+}  // namespace aplspawn::fleet

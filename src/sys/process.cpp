@@ -1,0 +1,329 @@
+#include "aplspawn/sys/process.hpp"
+
+#include "aplspawn/error.hpp"
+#include "aplspawn/sys/fd.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <map>
+
+extern char** environ;
+
+namespace aplspawn::sys {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Argument and environment arrays built before fork: the child only calls async-signal-safe
+// functions.
+struct ExecImage {
+    std::string path;
+    std::vector<std::string> args;
+    std::vector<std::string> envs;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+
+    ExecImage(const std::vector<std::string>& a, const std::vector<std::string>& extra_env) {
+        if (a.empty()) throw Error("exec: empty argument vector");
+        auto found = find_program(a[0]);
+        if (!found) throw Error::from_errno(fmt::format("exec {}", a[0]), ENOENT);
+        path = found->string();
+        args = a;
+        std::map<std::string, std::string> env;
+        for (char** e = environ; e && *e; ++e) {
+            std::string_view kv(*e);
+            env[std::string(kv.substr(0, kv.find('=')))] = *e;
+        }
+        for (const auto& kv : extra_env) env[kv.substr(0, kv.find('='))] = kv;
+        for (auto& [k, v] : env) envs.push_back(v);
+        for (auto& s : args) argv.push_back(s.data());
+        argv.push_back(nullptr);
+        for (auto& s : envs) envp.push_back(s.data());
+        envp.push_back(nullptr);
+    }
+};
+
+void make_pipe(UniqueFd& r, UniqueFd& w) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("pipe2");
+    r.reset(fds[0]);
+    w.reset(fds[1]);
+}
+
+// In the child after fork: default signal dispositions and an empty mask, then exec; on failure
+// report errno through the CLOEXEC pipe.
+[[noreturn]] void child_exec(const ExecImage& img, int err_fd) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
+    ::execve(img.path.c_str(), img.argv.data(), img.envp.data());
+    int err = errno;
+    ssize_t ignored = ::write(err_fd, &err, sizeof err);
+    (void)ignored;
+    ::_exit(127);
+}
+
+// Reads the exec-error pipe: 0 when exec succeeded (pipe closed by exec), else the child's errno.
+int exec_error(UniqueFd& err_r) {
+    int err = 0;
+    ssize_t n;
+    do n = ::read(err_r.get(), &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    return n == static_cast<ssize_t>(sizeof err) ? err : 0;
+}
+
+void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+void fill_status(RunResult& r, int status) {
+    if (WIFEXITED(status)) {
+        r.exit_code = WEXITSTATUS(status);
+        r.signal = 0;
+    } else if (WIFSIGNALED(status)) {
+        r.signal = WTERMSIG(status);
+    }
+}
+
+}  // namespace
+
+std::string RunResult::describe() const {
+    if (timed_out) return "timed out";
+    if (signal) return fmt::format("killed by signal {} ({})", signal, ::strsignal(signal));
+    return fmt::format("exit status {}", exit_code);
+}
+
+std::optional<std::filesystem::path> find_program(const std::string& name) {
+    if (name.find('/') != std::string::npos) {
+        if (::access(name.c_str(), X_OK) == 0) return std::filesystem::path(name);
+        return std::nullopt;
+    }
+    const char* path_env = std::getenv("PATH");
+    std::string_view path = (path_env && *path_env) ? path_env : kDefaultPath;
+    while (true) {
+        size_t colon = path.find(':');
+        std::string dir(path.substr(0, colon));
+        if (dir.empty()) dir = ".";
+        std::string candidate = dir + "/" + name;
+        std::error_code ec;
+        if (::access(candidate.c_str(), X_OK) == 0 &&
+            std::filesystem::is_regular_file(candidate, ec))
+            return std::filesystem::path(candidate);
+        if (colon == std::string_view::npos) break;
+        path.remove_prefix(colon + 1);
+    }
+    return std::nullopt;
+}
+
+RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
+    ExecImage img(argv, options.env);
+    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w, exec_r, exec_w;
+    make_pipe(out_r, out_w);
+    make_pipe(err_r, err_w);
+    make_pipe(exec_r, exec_w);
+    const bool feed = !options.input.empty();
+    if (feed) make_pipe(in_r, in_w);
+    std::string cwd = options.cwd.string();
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
+    if (pid == 0) {
+        ::setpgid(0, 0);  // its own process group: a timeout kills everything it started
+        int in_fd = feed ? in_r.get() : ::open("/dev/null", O_RDONLY);
+        if (in_fd < 0 || ::dup2(in_fd, 0) < 0 || ::dup2(out_w.get(), 1) < 0 ||
+            ::dup2(err_w.get(), 2) < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) < 0)) {
+            int err = errno;
+            ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
+            (void)ignored;
+            ::_exit(127);
+        }
+        child_exec(img, exec_w.get());
+    }
+    Child guard(pid);  // killed and reaped if anything below throws
+    exec_w.reset();
+    out_w.reset();
+    err_w.reset();
+    in_r.reset();
+    if (int err = exec_error(exec_r)) {
+        guard.wait_for(std::chrono::milliseconds(1000));
+        throw Error::from_errno(fmt::format("exec {}", argv[0]), err);
+    }
+
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) throw_errno("pidfd_open");
+    set_nonblock(out_r.get());
+    set_nonblock(err_r.get());
+    if (feed) set_nonblock(in_w.get());
+
+    RunResult result;
+    std::string_view pending = options.input;
+    auto deadline = options.timeout ? std::optional(Clock::now() + *options.timeout) : std::nullopt;
+    bool exited = false;
+    char buf[65536];
+    auto drain = [&](UniqueFd& fd, std::string& into) {
+        while (fd) {
+            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            if (n > 0) {
+                into.append(buf, static_cast<size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            fd.reset();  // EOF or error
+        }
+    };
+    while (!exited || out_r || err_r) {
+        // After the child exited, grandchildren may still hold the pipes open: take what is
+        // there and stop rather than wait for them.
+        if (exited) {
+            drain(out_r, result.out);
+            drain(err_r, result.err);
+            break;
+        }
+        pollfd fds[4];
+        int n = 0;
+        fds[n++] = {pidfd.get(), POLLIN, 0};
+        if (out_r) fds[n++] = {out_r.get(), POLLIN, 0};
+        if (err_r) fds[n++] = {err_r.get(), POLLIN, 0};
+        if (in_w) fds[n++] = {in_w.get(), POLLOUT, 0};
+        int wait_ms = -1;
+        if (deadline) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+            if (left.count() <= 0) {
+                result.timed_out = true;
+                ::kill(-pid, SIGKILL);
+                ::kill(pid, SIGKILL);
+                deadline.reset();
+                continue;
+            }
+            wait_ms = static_cast<int>(left.count());
+        }
+        int rc = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("poll");
+        }
+        for (int i = 0; i < n; ++i) {
+            if (!fds[i].revents) continue;
+            if (fds[i].fd == pidfd.get()) {
+                exited = true;
+            } else if (out_r && fds[i].fd == out_r.get()) {
+                drain(out_r, result.out);
+            } else if (err_r && fds[i].fd == err_r.get()) {
+                drain(err_r, result.err);
+            } else if (in_w && fds[i].fd == in_w.get()) {
+                ssize_t w = ::write(in_w.get(), pending.data(), pending.size());
+                if (w > 0) pending.remove_prefix(static_cast<size_t>(w));
+                if ((w < 0 && errno != EAGAIN && errno != EINTR) || pending.empty()) in_w.reset();
+            }
+        }
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    guard.release();
+    fill_status(result, status);
+    if (result.timed_out) ::kill(-pid, SIGKILL);  // stragglers of its group
+    return result;
+}
+
+RunResult run_checked(const std::vector<std::string>& argv, const RunOptions& options) {
+    RunResult r = run(argv, options);
+    if (r.ok()) return r;
+    std::string_view err = r.err.empty() ? std::string_view(r.out) : std::string_view(r.err);
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
+    if (auto nl = err.rfind('\n'); nl != std::string_view::npos) err.remove_prefix(nl + 1);
+    if (err.empty()) throw Error(fmt::format("{} failed ({})", argv[0], r.describe()));
+    throw Error(fmt::format("{} failed ({}): {}", argv[0], r.describe(), err));
+}
+
+Child& Child::operator=(Child&& o) noexcept {
+    if (this != &o) {
+        Child old(std::exchange(pid_, o.release()));
+    }
+    return *this;
+}
+
+Child::~Child() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+pid_t Child::release() { return std::exchange(pid_, -1); }
+
+std::optional<int> Child::poll() {
+    if (pid_ <= 0) return std::nullopt;
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+        pid_ = -1;
+        return status;
+    }
+    return std::nullopt;
+}
+
+std::optional<int> Child::wait_for(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return std::nullopt;
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+        if (auto st = poll()) return st;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        if (pidfd) {
+            pollfd p{pidfd.get(), POLLIN, 0};
+            ::poll(&p, 1, static_cast<int>(left.count()));
+        } else {
+            ::usleep(10000);
+        }
+    }
+}
+
+Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+    ExecImage img(argv, options.env);
+    UniqueFd exec_r, exec_w;
+    make_pipe(exec_r, exec_w);
+    UniqueFd log;
+    if (options.log_file.empty())
+        log.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    else
+        log.reset(::open(options.log_file.c_str(),
+                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
+    if (!log) throw_errno(fmt::format("open log {}", options.log_file.string()));
+    UniqueFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!null_in) throw_errno("open /dev/null");
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
+    if (pid == 0) {
+        if (options.new_session) ::setsid();
+        if (::dup2(null_in.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0) {
+            int err = errno;
+            ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
+            (void)ignored;
+            ::_exit(127);
+        }
+        child_exec(img, exec_w.get());
+    }
+    Child child(pid);
+    exec_w.reset();
+    if (int err = exec_error(exec_r)) {
+        child.wait_for(std::chrono::milliseconds(1000));
+        throw Error::from_errno(fmt::format("exec {}", argv[0]), err);
+    }
+    return child;
+}
+
+}  // namespace aplspawn::sys
