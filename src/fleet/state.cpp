@@ -34,6 +34,8 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         r.unit = j.value("unit", "");
         r.nspawn_pid = j.value("nspawn_pid", 0);
         r.nspawn_start_time = j.value("nspawn_start_time", std::uint64_t{0});
+        r.leader_pid = j.value("leader_pid", 0);
+        r.leader_start_time = j.value("leader_start_time", std::uint64_t{0});
         r.image = j.value("image", "");
         r.started_at = j.value("started_at", std::int64_t{0});
         return r;
@@ -52,6 +54,8 @@ void StateDir::save(const ContainerRecord& r) const {
               {"unit", r.unit},
               {"nspawn_pid", r.nspawn_pid},
               {"nspawn_start_time", r.nspawn_start_time},
+              {"leader_pid", r.leader_pid},
+              {"leader_start_time", r.leader_start_time},
               {"image", r.image},
               {"started_at", r.started_at}};
     sys::write_file_atomic(record_path(r.name), j.dump(2) + "\n", 0644);

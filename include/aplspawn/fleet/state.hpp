@@ -32,6 +32,8 @@ struct ContainerRecord {
     std::string unit;      // systemd unit name when launcher == "systemd"
     pid_t nspawn_pid = 0;  // the systemd-nspawn process
     std::uint64_t nspawn_start_time = 0;  // /proc/PID/stat starttime: guards against pid reuse
+    pid_t leader_pid = 0;  // the container's PID 1 as seen from the host (init or startupScript)
+    std::uint64_t leader_start_time = 0;
     std::string image;     // image name (its lower layer directory)
     std::int64_t started_at = 0;  // unix seconds
 };

@@ -1,0 +1,63 @@
+// Starting and stopping one container's systemd-nspawn, with or without systemd on the host.
+//   detached: no systemd as PID 1 (this build machine, CI): nspawn started in its own session
+//             with --register=no --keep-unit, pid and log kept in the state directory.
+//   systemd:  a transient service (systemd-run / sd-bus), nspawn with --keep-unit, registered
+//             with machined: machinectl, journalctl -M, systemctl and resource limits work.
+// Both return a ContainerRecord whose nspawn_pid is the nspawn process (the unit's MainPID), so
+// fleet::is_running() works the same for both.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/fleet/state.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+struct Bind {
+    fs::path host;
+    std::string container;  // absolute path inside the container
+    bool read_only = true;
+};
+
+struct LaunchSpec {
+    std::string name;  // machine name
+    fs::path root;     // the merged overlay directory
+    std::string bridge;
+    config::StartMode mode = config::StartMode::boot;
+    std::vector<std::string> command;  // script mode: startupScript (PID 1); boot: empty
+    std::vector<Bind> binds;
+    std::vector<std::pair<std::string, std::string>> env;  // --setenv=KEY=VALUE
+    fs::path log_file;                                     // detached: nspawn's output
+    std::string image;                                     // recorded in the ContainerRecord
+    std::string ip;                                        // recorded in the ContainerRecord
+};
+
+// systemd-nspawn's arguments for a spec (without the launcher's own additions such as
+// --register=no): one place, so both launchers start the same container.
+std::vector<std::string> nspawn_arguments(const LaunchSpec& spec);
+
+class Launcher {
+public:
+    virtual ~Launcher() = default;
+    virtual std::string kind() const = 0;  // "detached" | "systemd"
+    // Starts nspawn and returns once its pid is known (not when the container is ready).
+    virtual ContainerRecord start(const LaunchSpec& spec) = 0;
+    // The container's PID 1 as seen from the host, once it exists.
+    virtual std::optional<pid_t> leader(const ContainerRecord& record) = 0;
+    // Graceful stop (poweroff / SIGRTMIN+3 in boot mode, SIGTERM in script mode), wait up to
+    // grace, then kill. Returns Change::unchanged when it was not running.
+    virtual Change stop(const ContainerRecord& record, std::chrono::seconds grace) = 0;
+};
+
+// The launcher for this host: systemd when /run/systemd/system exists (and machined answers),
+// else detached.
+std::unique_ptr<Launcher> make_launcher();
+
+}  // namespace aplspawn::fleet
