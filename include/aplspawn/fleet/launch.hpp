@@ -60,4 +60,9 @@ public:
 // else detached.
 std::unique_ptr<Launcher> make_launcher();
 
+// The two implementations (launch_detached.cpp, launch_systemd.cpp). make_systemd_launcher()
+// returns nullptr when the host has no systemd as PID 1 or machined does not answer.
+std::unique_ptr<Launcher> make_detached_launcher();
+std::unique_ptr<Launcher> make_systemd_launcher();
+
 }  // namespace aplspawn::fleet
