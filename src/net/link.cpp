@@ -1,0 +1,216 @@
+#include "aplspawn/net/link.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+
+namespace aplspawn::net {
+namespace {
+
+// Attributes of one message (or nest), indexed by type; types above Max are ignored.
+template <int Max>
+struct Attrs {
+    std::array<const nlattr*, Max + 1> at{};
+
+    static int store(const nlattr* attr, void* data) {
+        auto* self = static_cast<Attrs*>(data);
+        int type = mnl_attr_get_type(attr);
+        if (type >= 0 && type <= Max) self->at[static_cast<std::size_t>(type)] = attr;
+        return MNL_CB_OK;
+    }
+    void parse(const nlmsghdr* nlh, std::size_t family_header_size) {
+        mnl_attr_parse(nlh, static_cast<unsigned>(family_header_size), store, this);
+    }
+    void parse_nested(const nlattr* nest) { mnl_attr_parse_nested(nest, store, this); }
+    const nlattr* operator[](int type) const { return at[static_cast<std::size_t>(type)]; }
+};
+
+Ipv4 attr_ipv4(const nlattr* attr) {
+    std::uint32_t be = 0;
+    if (mnl_attr_get_payload_len(attr) >= sizeof be) std::memcpy(&be, mnl_attr_get_payload(attr), sizeof be);
+    return Ipv4{ntohl(be)};
+}
+
+Link parse_link(const nlmsghdr* nlh) {
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+    Attrs<IFLA_MAX> attrs;
+    attrs.parse(nlh, sizeof *ifi);
+    Link link;
+    link.index = ifi->ifi_index;
+    link.flags = ifi->ifi_flags;
+    if (attrs[IFLA_IFNAME]) link.name = mnl_attr_get_str(attrs[IFLA_IFNAME]);
+    if (attrs[IFLA_LINKINFO]) {
+        Attrs<IFLA_INFO_MAX> info;
+        info.parse_nested(attrs[IFLA_LINKINFO]);
+        if (info[IFLA_INFO_KIND]) link.kind = mnl_attr_get_str(info[IFLA_INFO_KIND]);
+    }
+    return link;
+}
+
+[[noreturn]] void fail(std::string_view request, std::string_view object, int negative_errno) {
+    throw_errno(fmt::format("{} {}", request, object), -negative_errno);
+}
+
+ifaddrmsg& address_header(Message& msg, const Link& link, Address address) {
+    auto& ifa = msg.family_header<ifaddrmsg>();
+    ifa.ifa_family = AF_INET;
+    ifa.ifa_prefixlen = static_cast<unsigned char>(address.prefix);
+    ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa.ifa_index = static_cast<unsigned>(link.index);
+    msg.put_ipv4(IFA_LOCAL, address.address);
+    msg.put_ipv4(IFA_ADDRESS, address.address);
+    return ifa;
+}
+
+}  // namespace
+
+bool Link::up() const { return (flags & IFF_UP) != 0; }
+
+std::string Address::str() const { return fmt::format("{}/{}", address.str(), prefix); }
+
+std::optional<Link> find_link(Netlink& nl, std::string_view name) {
+    Message msg(RTM_GETLINK, 0);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    msg.put_str(IFLA_IFNAME, name);
+    std::optional<Link> found;
+    int rc = nl.request(msg, [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type == RTM_NEWLINK) found = parse_link(nlh);
+    });
+    if (rc == -ENODEV) return std::nullopt;
+    if (rc < 0) fail("RTM_GETLINK", name, rc);
+    return found;
+}
+
+void create_bridge(Netlink& nl, std::string_view name) {
+    Message msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    msg.put_str(IFLA_IFNAME, name);
+    nlattr* info = msg.nest_start(IFLA_LINKINFO);
+    msg.put_str(IFLA_INFO_KIND, "bridge");
+    msg.nest_end(info);
+    if (int rc = nl.request(msg); rc < 0) fail("RTM_NEWLINK bridge", name, rc);
+}
+
+Change delete_link(Netlink& nl, const Link& link) {
+    Message msg(RTM_DELLINK, 0);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = link.index;
+    int rc = nl.request(msg);
+    if (rc == -ENODEV) return Change::unchanged;
+    if (rc < 0) fail("RTM_DELLINK", link.name, rc);
+    return Change::changed;
+}
+
+Change set_link_up(Netlink& nl, const Link& link, bool up) {
+    if (link.up() == up) return Change::unchanged;
+    Message msg(RTM_NEWLINK, 0);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = link.index;
+    ifi.ifi_change = IFF_UP;
+    ifi.ifi_flags = up ? IFF_UP : 0;
+    if (int rc = nl.request(msg); rc < 0)
+        fail(up ? "RTM_NEWLINK set up" : "RTM_NEWLINK set down", link.name, rc);
+    return Change::changed;
+}
+
+std::vector<Address> ipv4_addresses(Netlink& nl, int index) {
+    Message msg(RTM_GETADDR, 0);
+    auto& ifa = msg.family_header<ifaddrmsg>();
+    ifa.ifa_family = AF_INET;
+    std::vector<Address> out;
+    nl.dump(
+        msg,
+        [&](const nlmsghdr* nlh) {
+            if (nlh->nlmsg_type != RTM_NEWADDR) return;
+            const auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+            if (a->ifa_family != AF_INET || static_cast<int>(a->ifa_index) != index) return;
+            Attrs<IFA_MAX> attrs;
+            attrs.parse(nlh, sizeof *a);
+            const nlattr* local = attrs[IFA_LOCAL] ? attrs[IFA_LOCAL] : attrs[IFA_ADDRESS];
+            if (!local) return;
+            out.push_back(Address{attr_ipv4(local), a->ifa_prefixlen});
+        },
+        "RTM_GETADDR");
+    return out;
+}
+
+Change add_address(Netlink& nl, const Link& link, Address address) {
+    for (const Address& a : ipv4_addresses(nl, link.index))
+        if (a == address) return Change::unchanged;
+    Message msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    address_header(msg, link, address);
+    if (address.prefix <= 30)
+        msg.put_ipv4(IFA_BROADCAST, Subnet::of(address.address, address.prefix).broadcast());
+    int rc = nl.request(msg);
+    if (rc == -EEXIST) return Change::unchanged;
+    if (rc < 0) fail("RTM_NEWADDR", fmt::format("{} on {}", address.str(), link.name), rc);
+    return Change::changed;
+}
+
+Change remove_address(Netlink& nl, const Link& link, Address address) {
+    bool present = false;
+    for (const Address& a : ipv4_addresses(nl, link.index)) present = present || a == address;
+    if (!present) return Change::unchanged;
+    Message msg(RTM_DELADDR, 0);
+    address_header(msg, link, address);
+    int rc = nl.request(msg);
+    if (rc == -EADDRNOTAVAIL || rc == -ENODEV) return Change::unchanged;
+    if (rc < 0) fail("RTM_DELADDR", fmt::format("{} on {}", address.str(), link.name), rc);
+    return Change::changed;
+}
+
+std::optional<DefaultRoute> default_route(Netlink& nl) {
+    Message msg(RTM_GETROUTE, 0);
+    auto& rtm = msg.family_header<rtmsg>();
+    rtm.rtm_family = AF_INET;
+    std::optional<DefaultRoute> found;
+    nl.dump(
+        msg,
+        [&](const nlmsghdr* nlh) {
+            if (nlh->nlmsg_type != RTM_NEWROUTE || found) return;
+            const auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+            if (r->rtm_family != AF_INET || r->rtm_dst_len != 0 || r->rtm_type != RTN_UNICAST) return;
+            Attrs<RTA_MAX> attrs;
+            attrs.parse(nlh, sizeof *r);
+            std::uint32_t table = attrs[RTA_TABLE] ? mnl_attr_get_u32(attrs[RTA_TABLE]) : r->rtm_table;
+            if (table != RT_TABLE_MAIN) return;
+            DefaultRoute route;
+            if (attrs[RTA_GATEWAY]) route.gateway = attr_ipv4(attrs[RTA_GATEWAY]);
+            if (attrs[RTA_OIF]) route.oif = static_cast<int>(mnl_attr_get_u32(attrs[RTA_OIF]));
+            found = route;
+        },
+        "RTM_GETROUTE");
+    return found;
+}
+
+Change set_default_route(Netlink& nl, const Link& link, Ipv4 gateway) {
+    if (auto current = default_route(nl); current && current->gateway == gateway && current->oif == link.index)
+        return Change::unchanged;
+    Message msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+    auto& rtm = msg.family_header<rtmsg>();
+    rtm.rtm_family = AF_INET;
+    rtm.rtm_dst_len = 0;
+    rtm.rtm_table = RT_TABLE_MAIN;
+    rtm.rtm_protocol = RTPROT_BOOT;
+    rtm.rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm.rtm_type = RTN_UNICAST;
+    msg.put_ipv4(RTA_GATEWAY, gateway);
+    msg.put_u32(RTA_OIF, static_cast<std::uint32_t>(link.index));
+    if (int rc = nl.request(msg); rc < 0)
+        fail("RTM_NEWROUTE default", fmt::format("via {} dev {}", gateway.str(), link.name), rc);
+    return Change::changed;
+}
+
+}  // namespace aplspawn::net
