@@ -1,0 +1,98 @@
+// The fleet's NAT: one nftables table of aplspawn's own (family ip), written whole in one atomic
+// transaction. Nothing outside that table is read for writing or touched:
+//
+//   table ip aplspawn_NSPAWN {
+//   	chain forward {
+//   		type filter hook forward priority filter; policy accept;
+//   		iifname "nspawnd0" accept
+//   		oifname "nspawnd0" ct state established,related accept
+//   	}
+//
+//   	chain postrouting {
+//   		type nat hook postrouting priority srcnat; policy accept;
+//   		ip saddr 10.10.12.0/26 oifname != "nspawnd0" masquerade
+//   	}
+//   }
+//
+// The text is written exactly as `nft list table` prints it, so the live table can be compared
+// with it line by line: a table already as wanted is left alone (byte-identical ruleset).
+#pragma once
+
+#include "aplspawn/error.hpp"
+#include "aplspawn/ipv4.hpp"
+#include "aplspawn/net/nftables.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aplspawn::net {
+
+struct NatSpec {
+    std::string table;   // "aplspawn_NSPAWN" (family ip)
+    std::string bridge;  // the fleet's bridge
+    Subnet subnet;       // the fleet's subnet, masqueraded when leaving through another link
+};
+
+inline constexpr std::string_view kForwardChain = "forward";
+inline constexpr std::string_view kPostroutingChain = "postrouting";
+
+// The wanted table, as `nft list table ip TABLE` prints it.
+std::string render_table(const NatSpec& spec);
+
+// A listing of one table cut into its chains (name -> lines, trimmed, empty lines dropped);
+// anything else in the table (sets, maps, flowtables...) is listed under "" as extra.
+std::map<std::string, std::vector<std::string>> parse_listing(std::string_view listing);
+
+// How the live table compares with the wanted one.
+struct NatState {
+    bool table_exists = false;
+    bool forward_ok = false;      // chain forward exactly as wanted
+    bool postrouting_ok = false;  // chain postrouting exactly as wanted
+    bool extra = false;           // the table holds something else as well
+    bool complete() const { return table_exists && forward_ok && postrouting_ok && !extra; }
+    // What is wrong, for status: "table ip aplspawn_X is missing", "chain forward differs"...
+    std::string problem(const NatSpec& spec) const;
+};
+
+// Pure: compares a listing (nullopt: the table does not exist) with the wanted table.
+NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> listing);
+
+// The listing of `table ip NAME`, or nullopt when there is no such table.
+std::optional<std::string> list_table(Nftables& nft, std::string_view table);
+
+NatState inspect_nat(Nftables& nft, const NatSpec& spec);
+
+// Replaces the table with the wanted one in one transaction (add, delete, create: all or
+// nothing), so no moment exists with half the rules.
+void apply_nat(Nftables& nft, const NatSpec& spec);
+
+// Deletes the table; Change::unchanged when there was none.
+Change remove_nat(Nftables& nft, std::string_view table);
+
+// A base chain of another table on the forward hook whose policy drops: the fleet's forwarded
+// traffic dies there whatever aplspawn's own table accepts (every base chain on a hook sees the
+// packet, and a drop in any of them is final).
+struct ForwardDrop {
+    std::string family;  // "ip" | "inet"
+    std::string table;   // "filter"
+    std::string chain;   // "FORWARD"
+    bool iptables = false;     // looks like iptables-nft (table ip filter, chain FORWARD)
+    bool docker_user = false;  // the table has Docker's DOCKER-USER chain
+};
+
+// Pure: the dropping forward chains in `nft -j list ruleset` output, skipping own_table and
+// tables with a rule that already names the bridge (the user allowed it there).
+std::vector<ForwardDrop> find_forward_drops(std::string_view ruleset_json, std::string_view own_table,
+                                            std::string_view bridge);
+
+// One line explaining the drop and how to allow the bridge (iptables or nft syntax).
+std::string forward_drop_note(const ForwardDrop& drop, std::string_view bridge);
+
+// The note for this host, if its firewall would drop the fleet's forwarded traffic.
+std::optional<std::string> forward_drop_note(Nftables& nft, std::string_view own_table,
+                                             std::string_view bridge);
+
+}  // namespace aplspawn::net

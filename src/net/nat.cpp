@@ -1,0 +1,204 @@
+#include "aplspawn/net/nat.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace aplspawn::net {
+namespace {
+
+using json = nlohmann::json;
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+// Names go into nft's language inside double quotes (interfaces) or bare (the table): refuse
+// anything that could end the quote or the word.
+void check_name(std::string_view what, std::string_view name) {
+    for (char c : name) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '-' || c == '.';
+        if (!plain)
+            throw Error(fmt::format("{} \"{}\": only letters, digits, '_', '-' and '.' can be used in "
+                                    "nftables rules",
+                                    what, name));
+    }
+    if (name.empty()) throw Error(fmt::format("{}: empty name", what));
+}
+
+bool table_missing(const Nftables::Result& r) {
+    return r.error.find("No such file or directory") != std::string::npos;
+}
+
+}  // namespace
+
+std::string render_table(const NatSpec& spec) {
+    check_name("nftables table", spec.table);
+    check_name("bridge", spec.bridge);
+    return fmt::format(
+        "table ip {0} {{\n"
+        "\tchain {1} {{\n"
+        "\t\ttype filter hook forward priority filter; policy accept;\n"
+        "\t\tiifname \"{2}\" accept\n"
+        "\t\toifname \"{2}\" ct state established,related accept\n"
+        "\t}}\n"
+        "\n"
+        "\tchain {3} {{\n"
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+        "\t\tip saddr {4} oifname != \"{2}\" masquerade\n"
+        "\t}}\n"
+        "}}\n",
+        spec.table, kForwardChain, spec.bridge, kPostroutingChain, spec.subnet.str());
+}
+
+std::map<std::string, std::vector<std::string>> parse_listing(std::string_view listing) {
+    std::map<std::string, std::vector<std::string>> chains;
+    int depth = 0;
+    std::string current;  // chain being read at depth 2; "" for anything else
+    while (!listing.empty()) {
+        auto nl = listing.find('\n');
+        std::string_view line = trim(listing.substr(0, nl));
+        listing.remove_prefix(nl == std::string_view::npos ? listing.size() : nl + 1);
+        if (line.empty()) continue;
+        if (line == "}") {
+            if (--depth <= 1) current.clear();
+            continue;
+        }
+        const bool opens = line.back() == '{';
+        if (depth == 0) {
+            // "table ip NAME {"
+        } else if (depth == 1 && opens && line.starts_with("chain ")) {
+            current = std::string(trim(line.substr(6, line.size() - 7)));
+            chains[current];
+        } else if (depth == 1) {
+            chains[""].emplace_back(line);  // a set, map, flowtable, comment...: not ours
+        } else {
+            chains[current].emplace_back(line);
+        }
+        if (opens) ++depth;
+    }
+    return chains;
+}
+
+std::string NatState::problem(const NatSpec& spec) const {
+    if (!table_exists) return fmt::format("table ip {} is missing", spec.table);
+    std::vector<std::string> wrong;
+    if (!forward_ok) wrong.push_back(fmt::format("chain {} is missing or differs", kForwardChain));
+    if (!postrouting_ok) wrong.push_back(fmt::format("chain {} is missing or differs", kPostroutingChain));
+    if (extra) wrong.push_back("it holds other chains or objects");
+    if (wrong.empty()) return "";
+    return fmt::format("table ip {}: {}", spec.table, fmt::join(wrong, "; "));
+}
+
+NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> listing) {
+    NatState st;
+    if (!listing) return st;
+    st.table_exists = true;
+    auto want = parse_listing(render_table(spec));
+    auto have = parse_listing(*listing);
+    auto same = [&](std::string_view chain) {
+        auto h = have.find(std::string(chain));
+        return h != have.end() && h->second == want.at(std::string(chain));
+    };
+    st.forward_ok = same(kForwardChain);
+    st.postrouting_ok = same(kPostroutingChain);
+    for (const auto& [name, lines] : have)
+        if (name != kForwardChain && name != kPostroutingChain) st.extra = true;
+    return st;
+}
+
+std::optional<std::string> list_table(Nftables& nft, std::string_view table) {
+    check_name("nftables table", table);
+    auto r = nft.run(fmt::format("list table ip {}", table));
+    if (r.ok()) return r.out;
+    if (table_missing(r)) return std::nullopt;
+    throw Error(fmt::format("list nftables table ip {}: {}", table, r.first_error_line()));
+}
+
+NatState inspect_nat(Nftables& nft, const NatSpec& spec) {
+    auto listing = list_table(nft, spec.table);
+    if (!listing) return compare_listing(spec, std::nullopt);
+    return compare_listing(spec, std::string_view(*listing));
+}
+
+void apply_nat(Nftables& nft, const NatSpec& spec) {
+    // "add" makes the "delete" valid when the table does not exist yet; nft runs the whole
+    // buffer as one transaction.
+    std::string batch = fmt::format("add table ip {0}\ndelete table ip {0}\n{1}", spec.table, render_table(spec));
+    nft.run_checked(batch, fmt::format("write nftables table ip {}", spec.table));
+}
+
+Change remove_nat(Nftables& nft, std::string_view table) {
+    if (!list_table(nft, table)) return Change::unchanged;
+    auto r = nft.run(fmt::format("delete table ip {}", table));
+    if (r.ok()) return Change::changed;
+    if (table_missing(r)) return Change::unchanged;
+    throw Error(fmt::format("delete nftables table ip {}: {}", table, r.first_error_line()));
+}
+
+std::vector<ForwardDrop> find_forward_drops(std::string_view ruleset_json, std::string_view own_table,
+                                            std::string_view bridge) {
+    json doc = json::parse(ruleset_json, nullptr, false);
+    std::vector<ForwardDrop> drops;
+    if (doc.is_discarded() || !doc.contains("nftables") || !doc["nftables"].is_array()) return drops;
+    using Key = std::pair<std::string, std::string>;  // family, table
+    std::set<Key> names_bridge, has_docker_user;
+    const std::string quoted = json(std::string(bridge)).dump();  // "\"nspawnd0\""
+    for (const json& item : doc["nftables"]) {
+        if (item.contains("rule")) {
+            const json& r = item["rule"];
+            if (r.contains("expr") && r["expr"].dump().find(quoted) != std::string::npos)
+                names_bridge.insert({r.value("family", ""), r.value("table", "")});
+        } else if (item.contains("chain")) {
+            const json& c = item["chain"];
+            if (c.value("name", "") == "DOCKER-USER")
+                has_docker_user.insert({c.value("family", ""), c.value("table", "")});
+        }
+    }
+    for (const json& item : doc["nftables"]) {
+        if (!item.contains("chain")) continue;
+        const json& c = item["chain"];
+        ForwardDrop d{c.value("family", ""), c.value("table", ""), c.value("name", ""), false, false};
+        if (c.value("hook", "") != "forward" || c.value("policy", "") != "drop") continue;
+        if (d.family != "ip" && d.family != "inet") continue;
+        if (d.family == "ip" && d.table == own_table) continue;
+        if (names_bridge.contains({d.family, d.table})) continue;
+        d.iptables = d.family == "ip" && d.table == "filter" && d.chain == "FORWARD";
+        d.docker_user = has_docker_user.contains({d.family, d.table});
+        drops.push_back(std::move(d));
+    }
+    return drops;
+}
+
+std::string forward_drop_note(const ForwardDrop& d, std::string_view bridge) {
+    std::string how;
+    if (d.iptables) {
+        std::string chain = d.docker_user ? "DOCKER-USER" : "FORWARD";
+        how = fmt::format("iptables -I {0} -i {1} -j ACCEPT && iptables -I {0} -o {1} -m conntrack "
+                          "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+                          chain, bridge);
+    } else {
+        how = fmt::format("nft insert rule {0} {1} {2} iifname \"{3}\" accept && nft insert rule {0} {1} {2} "
+                          "oifname \"{3}\" ct state established,related accept",
+                          d.family, d.table, d.chain, bridge);
+    }
+    return fmt::format("The host's firewall drops forwarded traffic ({} table {} {}, chain {}, policy drop{}): "
+                       "aplspawn's accept cannot override a drop in another chain, so the containers on {} "
+                       "cannot reach beyond this host until you allow the bridge there: {}",
+                       d.iptables ? "iptables-nft" : "nftables", d.family, d.table, d.chain,
+                       d.docker_user ? ", as Docker installs" : "", bridge, how);
+}
+
+std::optional<std::string> forward_drop_note(Nftables& nft, std::string_view own_table, std::string_view bridge) {
+    auto r = nft.run_json("list ruleset");
+    if (!r.ok()) throw Error(fmt::format("list nftables ruleset: {}", r.first_error_line()));
+    auto drops = find_forward_drops(r.out, own_table, bridge);
+    if (drops.empty()) return std::nullopt;
+    return forward_drop_note(drops.front(), bridge);
+}
+
+}  // namespace aplspawn::net
