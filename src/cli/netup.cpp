@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <tuple>
 
 namespace aplspawn::cli {
@@ -59,11 +60,13 @@ void print_plan(const net::NetSpec& spec, const net::Observed& now, const net::U
                               nat.subnet.str(), spec.bridge));
 }
 
-// Applies plan, keeping record up to date after every change (saved atomically).
+// Applies plan, keeping the record up to date after every change (saved atomically); on_disk is
+// what the record file held before.
 void apply(net::Netlink& nl, net::Nftables& nft, const net::NetSpec& spec, const net::Observed& now,
-           const net::UpPlan& plan, net::NetRecord& record, const fs::path& record_file) {
+           const net::UpPlan& plan, net::NetRecord& record, const std::optional<net::NetRecord>& on_disk,
+           const fs::path& record_file) {
     Titles t(spec);
-    std::string saved = record.to_json();
+    std::string saved = on_disk ? on_disk->to_json() : "";
     auto save = [&] {
         if (std::string text = record.to_json(); text != saved) {
             net::save_record(record_file, record);
@@ -150,7 +153,7 @@ Exit run_netup(const Context& ctx) {
         rec.address = spec.address.str();
         rec.table = spec.table;
         net::reconcile_record(rec, now);
-        apply(nl, nft, spec, now, plan, rec, record_file);
+        apply(nl, nft, spec, now, plan, rec, record, record_file);
     }
 
     // Advice only: a ruleset that cannot be read (not root, --dry-run) costs the note, not the run.
