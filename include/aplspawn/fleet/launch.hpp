@@ -8,6 +8,7 @@
 #pragma once
 
 #include "aplspawn/config.hpp"
+#include "aplspawn/error.hpp"
 #include "aplspawn/fleet/state.hpp"
 
 #include <chrono>
