@@ -1,0 +1,128 @@
+// The launcher for a host whose PID 1 is systemd: every container is the transient service
+// aplspawn-NAME.service in machine.slice, nspawn registered with machined (fleet/systemd.hpp).
+// Its log is the unit's journal (journalctl -u UNIT, journalctl -M NAME for the guest's own).
+#include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/systemd.hpp"
+
+#include "aplspawn/error.hpp"
+#include "aplspawn/output.hpp"
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <ctime>
+
+namespace aplspawn::fleet {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::chrono::seconds kStopTimeout{15};  // TimeoutStopSec of the unit
+constexpr std::chrono::seconds kAfterTerminate{5};
+constexpr std::chrono::seconds kAfterKill{10};
+
+std::string log_pointer(const std::string& name, const std::string& unit) {
+    return fmt::format("aplspawn: {} runs as the systemd unit {}; its log: journalctl -u {} "
+                       "(the guest's own journal: journalctl -M {})\n",
+                       name, unit, unit, name);
+}
+
+class SystemdLauncher final : public Launcher {
+public:
+    std::string kind() const override { return "systemd"; }
+
+    ContainerRecord start(const LaunchSpec& spec) override {
+        return with_context(fmt::format("start container {}", spec.name), [&] {
+            auto nspawn = sys::find_program("systemd-nspawn");
+            if (!nspawn)
+                throw Error("systemd-nspawn not found (Debian package: systemd-container)");
+            systemd::ServiceSpec svc;
+            svc.unit = systemd::unit_name(spec.name);
+            svc.description = fmt::format("aplspawn container {}", spec.name);
+            svc.command = systemd::nspawn_command(*nspawn, nspawn_arguments(spec));
+            svc.stop_timeout = kStopTimeout;
+
+            // One bus connection per call: spawn starts containers from several threads.
+            systemd::Manager manager;
+            pid_t pid = manager.start_service(svc);
+
+            ContainerRecord r;
+            r.name = spec.name;
+            r.ip = spec.ip;
+            r.mode = spec.mode == config::StartMode::boot ? "boot" : "script";
+            r.launcher = kind();
+            r.unit = svc.unit;
+            r.image = spec.image;
+            r.root = spec.root;
+            r.nspawn_pid = pid;
+            r.nspawn_start_time = process_start_time(pid).value_or(0);
+            // nspawn registers before it reports READY: machined knows the leader by now.
+            if (auto m = manager.machine(spec.name); m && m->unit == svc.unit && m->leader > 0) {
+                r.leader_pid = m->leader;
+                r.leader_start_time = process_start_time(m->leader).value_or(0);
+            }
+            r.started_at = static_cast<std::int64_t>(std::time(nullptr));
+            // The output is in the journal; the state directory's log file says where.
+            if (!spec.log_file.empty()) {
+                sys::ensure_dir(spec.log_file.parent_path(), 0755);
+                sys::write_file_atomic(spec.log_file, log_pointer(spec.name, svc.unit), 0640);
+            }
+            out::debug(log_pointer(spec.name, svc.unit));
+            return r;
+        });
+    }
+
+    std::optional<pid_t> leader(const ContainerRecord& record) override {
+        systemd::Manager manager;
+        auto m = manager.machine(record.name);
+        // Only the machine of this record's unit: a same-named machine of someone else is not ours.
+        if (!m || m->leader <= 0 || (!record.unit.empty() && m->unit != record.unit))
+            return std::nullopt;
+        return m->leader;
+    }
+
+    Change stop(const ContainerRecord& record, std::chrono::seconds grace) override {
+        return with_context(fmt::format("stop container {}", record.name), [&] {
+            std::string unit = record.unit.empty() ? systemd::unit_name(record.name) : record.unit;
+            systemd::Manager manager;
+            auto m = manager.machine(record.name);
+            bool ours = m && m->unit == unit;
+            if (!ours && !manager.is_up(unit)) return Change::unchanged;
+
+            // Graceful: what `machinectl poweroff` does in boot mode (SIGRTMIN+4 to the guest's
+            // systemd); SIGTERM to a startup script. Without a machine, stop the unit (nspawn
+            // then halts the container itself).
+            if (ours)
+                manager.kill_machine(record.name, "leader",
+                                     record.mode == "script" ? SIGTERM : SIGRTMIN + 4);
+            else
+                manager.stop_unit(unit);
+            if (manager.wait_stopped(unit, grace)) return Change::changed;
+
+            // Not down in time: `machinectl terminate` (machined stops the unit), then SIGKILL to
+            // everything in the unit.
+            out::debug(fmt::format("Container {} did not stop within {} s: terminating {}",
+                                   record.name, grace.count(), unit));
+            if (ours)
+                manager.terminate_machine(record.name);
+            else
+                manager.stop_unit(unit);
+            if (manager.wait_stopped(unit, kAfterTerminate)) return Change::changed;
+            manager.kill_unit(unit, SIGKILL);
+            if (manager.wait_stopped(unit, kAfterKill)) return Change::changed;
+            throw Error(fmt::format("unit {} is still {} after SIGKILL", unit,
+                                    manager.active_state(unit).value_or("gone")));
+        });
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Launcher> make_systemd_launcher() {
+    if (!systemd::Manager::available()) return nullptr;
+    return std::make_unique<SystemdLauncher>();
+}
+
+}  // namespace aplspawn::fleet

@@ -1,0 +1,355 @@
+#include "aplspawn/fleet/systemd.hpp"
+
+#include "aplspawn/error.hpp"
+#include "aplspawn/sys/process.hpp"
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <thread>
+
+namespace aplspawn::fleet::systemd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kSystemd = "org.freedesktop.systemd1";
+constexpr const char* kSystemdPath = "/org/freedesktop/systemd1";
+constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kUnitIface = "org.freedesktop.systemd1.Unit";
+constexpr const char* kServiceIface = "org.freedesktop.systemd1.Service";
+constexpr const char* kNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit";
+
+constexpr const char* kMachined = "org.freedesktop.machine1";
+constexpr const char* kMachinedPath = "/org/freedesktop/machine1";
+constexpr const char* kMachinedManager = "org.freedesktop.machine1.Manager";
+constexpr const char* kMachineIface = "org.freedesktop.machine1.Machine";
+constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
+
+std::uint64_t usec(std::chrono::microseconds d) { return static_cast<std::uint64_t>(d.count()); }
+
+// ("Name", variant of one basic value) into an open a(sv).
+template <class T>
+void append_property(sd_bus_message* m, const char* name, const char* type, T value) {
+    sys::check_bus(sd_bus_message_append(m, "(sv)", name, type, value),
+                   fmt::format("transient unit property {}", name));
+}
+
+void append_exec_start(sd_bus_message* m, const std::vector<std::string>& command) {
+    std::vector<char*> argv;
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    auto ctx = "transient unit property ExecStart";
+    sys::check_bus(sd_bus_message_open_container(m, 'r', "sv"), ctx);
+    sys::check_bus(sd_bus_message_append(m, "s", "ExecStart"), ctx);
+    sys::check_bus(sd_bus_message_open_container(m, 'v', "a(sasb)"), ctx);
+    sys::check_bus(sd_bus_message_open_container(m, 'a', "(sasb)"), ctx);
+    sys::check_bus(sd_bus_message_open_container(m, 'r', "sasb"), ctx);
+    sys::check_bus(sd_bus_message_append(m, "s", command.front().c_str()), ctx);
+    sys::check_bus(sd_bus_message_append_strv(m, argv.data()), ctx);
+    sys::check_bus(sd_bus_message_append(m, "b", 0), ctx);
+    for (int i = 0; i < 4; ++i) sys::check_bus(sd_bus_message_close_container(m), ctx);
+}
+
+// JobRemoved(u id, o job, s unit, s result) signals, by job path.
+struct JobResults {
+    std::map<std::string, std::string> done;
+};
+
+int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    std::uint32_t id = 0;
+    const char* job = nullptr;
+    const char* unit = nullptr;
+    const char* result = nullptr;
+    if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) >= 0 && job && result)
+        static_cast<JobResults*>(userdata)->done[job] = result;
+    return 0;
+}
+
+std::string indented(const std::string& text) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        out += "\n  ";
+        out.append(text, pos, end - pos);
+        pos = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string unit_name(std::string_view machine) { return fmt::format("aplspawn-{}.service", machine); }
+
+std::vector<std::string> nspawn_command(const fs::path& nspawn,
+                                        const std::vector<std::string>& arguments) {
+    std::vector<std::string> cmd{nspawn.string(), "--keep-unit", "--register=yes"};
+    bool options = true;  // after "--" come the payload's own arguments: left alone
+    for (const auto& a : arguments) {
+        if (options && a == "--") options = false;
+        if (options && (a == "--keep-unit" || a == "--register=yes" || a == "--register=no" ||
+                        a == "--register=false" || a == "--register=0"))
+            continue;
+        cmd.push_back(a);
+    }
+    return cmd;
+}
+
+Manager::Manager() : bus_(sys::open_system_bus()) {
+    sd_bus_set_method_call_timeout(bus_.get(), usec(30s));
+}
+
+bool Manager::available() {
+    struct stat st;
+    if (::stat("/run/systemd/system", &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+    try {
+        Manager m;
+        sd_bus_set_method_call_timeout(m.bus_.get(), usec(10s));
+        sys::BusError error;
+        sd_bus_message* reply = nullptr;
+        // Activates machined when it is not running yet.
+        int r = sd_bus_call_method(m.bus_.get(), kMachined, kMachinedPath, "org.freedesktop.DBus.Peer",
+                                   "Ping", error.get(), &reply, "");
+        sys::BusMessage guard(reply);
+        return r >= 0;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+std::optional<std::string> Manager::active_state(const std::string& unit) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager, "GetUnit",
+                               error.get(), &reply, "s", unit.c_str());
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchUnit)) return std::nullopt;
+    sys::check_bus(r, fmt::format("look up unit {}", unit), error);
+    const char* path = nullptr;
+    sys::check_bus(sd_bus_message_read(reply, "o", &path), fmt::format("look up unit {}", unit));
+    sys::BusError perr;
+    char* state = nullptr;
+    r = sd_bus_get_property_string(bus_.get(), kSystemd, path, kUnitIface, "ActiveState", perr.get(),
+                                   &state);
+    // Unloaded between the two calls: gone.
+    if (r < 0 && (perr.has_name(kNoSuchUnit) || perr.has_name(SD_BUS_ERROR_UNKNOWN_OBJECT)))
+        return std::nullopt;
+    sys::check_bus(r, fmt::format("read ActiveState of {}", unit), perr);
+    std::string s(state);
+    std::free(state);
+    return s;
+}
+
+bool Manager::is_up(const std::string& unit) {
+    auto s = active_state(unit);
+    return s && *s != "inactive" && *s != "failed";
+}
+
+pid_t Manager::main_pid(const std::string& unit) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager, "GetUnit",
+                               error.get(), &reply, "s", unit.c_str());
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchUnit)) return 0;
+    sys::check_bus(r, fmt::format("look up unit {}", unit), error);
+    const char* path = nullptr;
+    sys::check_bus(sd_bus_message_read(reply, "o", &path), fmt::format("look up unit {}", unit));
+    sys::BusError perr;
+    std::uint32_t pid = 0;
+    r = sd_bus_get_property_trivial(bus_.get(), kSystemd, path, kServiceIface, "MainPID", perr.get(),
+                                    'u', &pid);
+    sys::check_bus(r, fmt::format("read MainPID of {}", unit), perr);
+    return static_cast<pid_t>(pid);
+}
+
+bool Manager::wait_stopped(const std::string& unit, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (!is_up(unit)) return true;
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(50ms);
+    }
+}
+
+void Manager::stop_unit(const std::string& unit) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager, "StopUnit",
+                               error.get(), &reply, "ss", unit.c_str(), "replace");
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchUnit)) return;
+    sys::check_bus(r, fmt::format("stop unit {}", unit), error);
+}
+
+void Manager::kill_unit(const std::string& unit, int signal) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager, "KillUnit",
+                               error.get(), &reply, "ssi", unit.c_str(), "all", signal);
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchUnit)) return;
+    sys::check_bus(r, fmt::format("kill unit {} (signal {})", unit, signal), error);
+}
+
+void Manager::reset_failed(const std::string& unit) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager,
+                               "ResetFailedUnit", error.get(), &reply, "s", unit.c_str());
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchUnit)) return;
+    sys::check_bus(r, fmt::format("reset failed unit {}", unit), error);
+}
+
+pid_t Manager::start_service(const ServiceSpec& spec) {
+    auto context = fmt::format("start unit {}", spec.unit);
+    if (spec.command.empty() || spec.command.front().empty() || spec.command.front()[0] != '/')
+        throw Error(context + ": ExecStart needs an absolute program path");
+
+    if (auto state = active_state(spec.unit)) {
+        if (*state != "inactive" && *state != "failed")
+            throw Error(fmt::format("{}: the unit is already {}", context, *state));
+        reset_failed(spec.unit);  // a leftover of an earlier run
+    }
+
+    // Subscribe to JobRemoved before the job exists: its signal cannot be missed.
+    JobResults jobs;
+    sd_bus_slot* slot = nullptr;
+    sys::check_bus(sd_bus_match_signal(bus_.get(), &slot, kSystemd, kSystemdPath, kSystemdManager,
+                                       "JobRemoved", on_job_removed, &jobs),
+                   context + ": watch systemd jobs");
+    sys::BusSlot slot_guard(slot);
+
+    sd_bus_message* call = nullptr;
+    sys::check_bus(sd_bus_message_new_method_call(bus_.get(), &call, kSystemd, kSystemdPath,
+                                                  kSystemdManager, "StartTransientUnit"),
+                   context);
+    sys::BusMessage call_guard(call);
+    sys::check_bus(sd_bus_message_append(call, "ss", spec.unit.c_str(), "fail"), context);
+    sys::check_bus(sd_bus_message_open_container(call, 'a', "(sv)"), context);
+    append_property(call, "Description", "s", spec.description.c_str());
+    append_property(call, "Slice", "s", spec.slice.c_str());
+    append_property(call, "Type", "s", "notify");
+    append_property(call, "KillMode", "s", "mixed");
+    append_property(call, "Delegate", "b", 1);
+    append_property(call, "CollectMode", "s", "inactive-or-failed");
+    append_property(call, "TimeoutStartUSec", "t", usec(spec.start_timeout));
+    append_property(call, "TimeoutStopUSec", "t", usec(spec.stop_timeout));
+    append_exec_start(call, spec.command);
+    sys::check_bus(sd_bus_message_close_container(call), context);
+    sys::check_bus(sd_bus_message_append(call, "a(sa(sv))", 0), context);  // no auxiliary units
+
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call(bus_.get(), call, 0, error.get(), &reply);
+    sys::BusMessage reply_guard(reply);
+    sys::check_bus(r, context, error);
+    const char* job_path = nullptr;
+    sys::check_bus(sd_bus_message_read(reply, "o", &job_path), context);
+    std::string job(job_path);
+
+    auto deadline = Clock::now() + spec.start_timeout + 10s;
+    while (!jobs.done.contains(job)) {
+        r = sys::check_bus(sd_bus_process(bus_.get(), nullptr), context + ": wait for the start job");
+        if (r > 0) continue;
+        auto now = Clock::now();
+        if (now >= deadline)
+            throw Error(fmt::format("{}: no result of the start job within {} s", context,
+                                    (spec.start_timeout + 10s).count()));
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
+        sys::check_bus(sd_bus_wait(bus_.get(), usec(std::min<std::chrono::microseconds>(left, 1s))),
+                       context + ": wait for the start job");
+    }
+    const std::string& result = jobs.done[job];
+    if (result != "done") {
+        auto tail = journal_tail(spec.unit, 15);
+        throw Error(fmt::format("{}: start job {} (journalctl -u {}){}", context, result, spec.unit,
+                                tail.empty() ? std::string() : indented(tail)));
+    }
+    pid_t pid = main_pid(spec.unit);
+    if (pid <= 0) {
+        auto tail = journal_tail(spec.unit, 15);
+        throw Error(fmt::format("{}: started, but has no main process any more (journalctl -u {}){}",
+                                context, spec.unit, tail.empty() ? std::string() : indented(tail)));
+    }
+    return pid;
+}
+
+std::optional<Machine> Manager::machine(const std::string& name) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kMachined, kMachinedPath, kMachinedManager, "GetMachine",
+                               error.get(), &reply, "s", name.c_str());
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchMachine)) return std::nullopt;
+    auto context = fmt::format("look up machine {}", name);
+    sys::check_bus(r, context, error);
+    const char* path = nullptr;
+    sys::check_bus(sd_bus_message_read(reply, "o", &path), context);
+
+    Machine m;
+    sys::BusError lerr;
+    std::uint32_t leader = 0;
+    r = sd_bus_get_property_trivial(bus_.get(), kMachined, path, kMachineIface, "Leader",
+                                    lerr.get(), 'u', &leader);
+    if (r < 0 && (lerr.has_name(SD_BUS_ERROR_UNKNOWN_OBJECT) || lerr.has_name(kNoSuchMachine)))
+        return std::nullopt;  // went away in between
+    sys::check_bus(r, context + ": Leader", lerr);
+    m.leader = static_cast<pid_t>(leader);
+    sys::BusError uerr;
+    char* unit = nullptr;
+    r = sd_bus_get_property_string(bus_.get(), kMachined, path, kMachineIface, "Unit", uerr.get(),
+                                   &unit);
+    if (r < 0 && (uerr.has_name(SD_BUS_ERROR_UNKNOWN_OBJECT) || uerr.has_name(kNoSuchMachine)))
+        return std::nullopt;
+    sys::check_bus(r, context + ": Unit", uerr);
+    m.unit = unit;
+    std::free(unit);
+    return m;
+}
+
+void Manager::kill_machine(const std::string& name, const std::string& who, int signal) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kMachined, kMachinedPath, kMachinedManager, "KillMachine",
+                               error.get(), &reply, "ssi", name.c_str(), who.c_str(), signal);
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchMachine)) return;
+    sys::check_bus(r, fmt::format("signal {} to machine {} ({})", signal, name, who), error);
+}
+
+void Manager::terminate_machine(const std::string& name) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kMachined, kMachinedPath, kMachinedManager,
+                               "TerminateMachine", error.get(), &reply, "s", name.c_str());
+    sys::BusMessage guard(reply);
+    if (r < 0 && error.has_name(kNoSuchMachine)) return;
+    sys::check_bus(r, fmt::format("terminate machine {}", name), error);
+}
+
+std::string journal_tail(const std::string& unit, int lines) {
+    if (!sys::find_program("journalctl")) return {};
+    sys::RunOptions o;
+    o.timeout = 10s;
+    try {
+        auto res = sys::run({"journalctl", "--no-pager", "--quiet", "-o", "cat", "-n",
+                             std::to_string(lines), "-u", unit},
+                            o);
+        std::string out = res.out;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        return out;
+    } catch (const Error&) {
+        return {};
+    }
+}
+
+}  // namespace aplspawn::fleet::systemd
