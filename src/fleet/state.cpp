@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace aplspawn::fleet {
 
 using json = nlohmann::ordered_json;
@@ -38,6 +40,8 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         r.leader_start_time = j.value("leader_start_time", std::uint64_t{0});
         r.image = j.value("image", "");
         r.started_at = j.value("started_at", std::int64_t{0});
+        r.root = j.value("root", "");
+        r.ready = j.value("ready", false);
         return r;
     } catch (const json::exception& e) {
         throw Error(fmt::format("fleet state {}: unreadable record: {}",
@@ -57,7 +61,9 @@ void StateDir::save(const ContainerRecord& r) const {
               {"leader_pid", r.leader_pid},
               {"leader_start_time", r.leader_start_time},
               {"image", r.image},
-              {"started_at", r.started_at}};
+              {"started_at", r.started_at},
+              {"root", r.root.string()},
+              {"ready", r.ready}};
     sys::write_file_atomic(record_path(r.name), j.dump(2) + "\n", 0644);
 }
 
@@ -89,9 +95,38 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
     return std::stoull(std::string(rest.substr(0, rest.find(' '))));
 }
 
-bool is_running(const ContainerRecord& r) {
-    auto st = process_start_time(r.nspawn_pid);
-    return st && *st == r.nspawn_start_time;
+bool process_alive(pid_t pid, std::uint64_t start_time) {
+    if (pid <= 0) return false;
+    auto st = process_start_time(pid);
+    if (!st || *st != start_time) return false;
+    // A zombie (exited, not yet reaped by its parent) is not running.
+    std::optional<std::string> stat;
+    try {
+        stat = sys::read_file_if_exists(fmt::format("/proc/{}/stat", pid));
+    } catch (const Error&) {
+        return false;
+    }
+    if (!stat) return false;
+    auto close = stat->rfind(')');
+    if (close == std::string::npos || close + 2 >= stat->size()) return false;
+    char state = (*stat)[close + 2];
+    return state != 'Z' && state != 'X' && state != 'x';
+}
+
+bool is_running(const ContainerRecord& r) { return process_alive(r.nspawn_pid, r.nspawn_start_time); }
+
+std::vector<std::string> recorded_names(const StateDir& state) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(state.containers_dir(), ec)) {
+        const auto& p = entry.path();
+        if (p.extension() != ".json") continue;
+        std::string name = p.stem().string();
+        if (name.empty() || name.front() == '.') continue;  // temporary files of atomic writes
+        names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 std::vector<ContainerRecord> running(const config::Config& c) {

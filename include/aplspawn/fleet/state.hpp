@@ -36,6 +36,8 @@ struct ContainerRecord {
     std::uint64_t leader_start_time = 0;
     std::string image;     // image name (its lower layer directory)
     std::int64_t started_at = 0;  // unix seconds
+    fs::path root;         // the merged overlay directory nspawn runs on (--directory)
+    bool ready = false;    // spawn saw it answer SSH; false while it is still coming up
 };
 
 class StateDir {
@@ -61,8 +63,14 @@ private:
 // The start time (clock ticks since boot, /proc/PID/stat field 22) of a live process.
 std::optional<std::uint64_t> process_start_time(pid_t pid);
 
+// The process is alive (not a zombie) and is the one that started at start_time.
+bool process_alive(pid_t pid, std::uint64_t start_time);
+
 // The record's systemd-nspawn process is alive and is the one recorded (same start time).
 bool is_running(const ContainerRecord& record);
+
+// Names of every container with a record in the state directory (sorted).
+std::vector<std::string> recorded_names(const StateDir& state);
 
 // Records of the fleet's containers whose nspawn is alive, in fleet (name) order.
 std::vector<ContainerRecord> running(const config::Config& c);

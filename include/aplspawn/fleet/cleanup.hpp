@@ -1,0 +1,42 @@
+// The way back, part two (the original's "Removing content of working directories"): after stop,
+// remove each container's upper, work and merged directories, the fleet's state (records, logs,
+// known_hosts, lower-layer records; not netup's net.json nor the lock) and the empty lower
+// directory; with --images also the image store (only when it lies under
+// path.workingDirectory). Only entries named after the fleet's containers are removed from the
+// shared directories (homePath is /var/lib/machines), each with sys::remove_tree_at: no symlink
+// followed, no mount point crossed.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/observe.hpp"
+#include "aplspawn/fleet/state.hpp"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+namespace fs = std::filesystem;
+
+// Throws Error (one line naming them) while containers run or anything of the fleet is mounted.
+void check_cleanup_allowed(const FleetView& view, const LowerStatus& lower);
+
+struct CleanupGroup {
+    fs::path dir;                    // a configured directory
+    std::vector<std::string> names;  // entries of it to remove (those that exist)
+};
+
+struct CleanupPlan {
+    std::vector<CleanupGroup> groups;
+    std::vector<std::string> refused;  // INFO lines: what is not removed, and why
+};
+
+CleanupPlan plan_cleanup(const config::Config& c, const StateDir& state, const FleetView& view,
+                         bool images);
+
+// Removes a group's entries; Change::unchanged when none existed.
+Change apply_cleanup(const CleanupGroup& group);
+
+}  // namespace aplspawn::fleet

@@ -1,0 +1,36 @@
+// What each container gets, derived from the config alone (pure functions): the provisioning
+// spec, the launch spec (start mode, binds and environment of script mode) and the original's
+// variables file.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/overlay.hpp"
+#include "aplspawn/fleet/provision.hpp"
+#include "aplspawn/fleet/state.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace aplspawn::fleet {
+
+// authorized_key: the fleet's public key line (read_public_key).
+ProvisionSpec provision_spec(const config::Config& c, const config::Container& ct,
+                             const std::string& authorized_key);
+
+// Boot mode: systemd-nspawn --boot. Script mode (cntCommon.startupScript set): the script as
+// PID 1, bindHost bound read-only at bindContainer, and the original's --setenv variables
+// ipaddress=IP and cName=NAME.
+LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
+                       const ContainerDirs& dirs, const StateDir& state);
+
+// Script mode's variables file (cntCommon.variablesFile), as the original wrote it: one
+// KEY="value" line per cntVariables key, sshPublicKeyPath holding the key itself ("TYPE BASE64",
+// as the original's startup.sh expects). userPassword and rootPassword are not written:
+// provisioning sets them, hashed.
+std::string variables_file_text(const config::Config& c, std::string_view public_key);
+
+// A value for KEY="value" in a file sourced by sh: ", \, $ and ` escaped; newlines refused.
+std::string sh_double_quoted(std::string_view value);
+
+}  // namespace aplspawn::fleet

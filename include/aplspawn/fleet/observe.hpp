@@ -1,0 +1,43 @@
+// The fleet as it is on the host, read before acting (plan, then apply): for each container its
+// record, whether its nspawn runs, systemd-nspawn processes for it that no record knows (an
+// interrupted run started them), and whether its merged directory is mounted. Containers of the
+// config come first, in name order, then containers that only have a record (a config whose
+// amount shrank).
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/fleet/overlay.hpp"
+#include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/fleet/state.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+struct ContainerView {
+    std::string name;
+    std::string ip;                 // the config's; the record's for one not in the config
+    const config::Container* config = nullptr;  // nullptr: only recorded
+    std::optional<ContainerRecord> record;
+    bool running = false;           // the record's systemd-nspawn is alive
+    std::vector<NspawnProcess> strays;  // nspawn for this machine and directory, not the record's
+    ContainerDirs dirs;
+    bool merged_mounted = false;
+
+    bool ready() const { return running && record && record->ready; }
+    // Anything of it still on the host: processes or a mount.
+    bool busy() const { return running || !strays.empty() || merged_mounted; }
+};
+
+struct FleetView {
+    std::vector<ContainerView> containers;
+    bool any_running() const;        // some recorded nspawn alive
+    bool any_busy() const;
+    std::vector<std::string> busy_names() const;
+};
+
+FleetView observe(const config::Config& c, const StateDir& state);
+
+}  // namespace aplspawn::fleet

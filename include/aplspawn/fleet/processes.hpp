@@ -1,0 +1,57 @@
+// The fleet's processes as the host sees them, read from /proc: a container's leader (its PID 1),
+// systemd-nspawn processes by machine name and directory (to find containers an interrupted run
+// started but never recorded), and signals that cannot hit a recycled pid (pidfd, checked
+// against the start time).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+namespace fs = std::filesystem;
+
+// A process identified by pid and start time (/proc/PID/stat field 22): a pid alone may be
+// reused by an unrelated process.
+struct ProcessRef {
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+    friend bool operator==(const ProcessRef&, const ProcessRef&) = default;
+};
+
+// The live process with this pid now, if any.
+std::optional<ProcessRef> process_ref(pid_t pid);
+
+// The container's PID 1 as the host sees it: the child of systemd-nspawn whose pid in its own
+// (innermost) pid namespace is 1.
+std::optional<ProcessRef> find_leader(pid_t nspawn_pid);
+
+struct NspawnProcess {
+    ProcessRef process;
+    std::string machine;  // --machine=
+    fs::path directory;   // --directory=
+};
+
+// Every systemd-nspawn process started with --machine= and --directory= (the way aplspawn starts
+// them), from /proc/PID/cmdline.
+std::vector<NspawnProcess> list_nspawn_processes();
+
+// Parses a NUL-separated command line; nullopt unless it is systemd-nspawn with both options.
+std::optional<NspawnProcess> parse_nspawn_cmdline(std::string_view cmdline);
+
+// Sends sig if the process is still the one referenced. false when it is gone (or was replaced).
+bool send_signal(const ProcessRef& p, int sig);
+
+// Waits up to timeout for the process to exit (reaping it if it is our child). true when gone.
+bool wait_gone(const ProcessRef& p, std::chrono::milliseconds timeout);
+
+// Whether the referenced process still runs (alive, not a zombie, same start time).
+bool alive(const ProcessRef& p);
+
+}  // namespace aplspawn::fleet

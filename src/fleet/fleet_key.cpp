@@ -1,0 +1,96 @@
+#include "aplspawn/fleet/fleet_key.hpp"
+
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace aplspawn::fleet {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool exists_no_follow(const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(fs::symlink_status(p, ec));
+}
+
+// Throws when exactly one of the two files exists; true when both do.
+bool both_exist(const config::Config& c) {
+    const fs::path& priv = c.common.ssh_private_key;
+    const fs::path& pub = c.vars.ssh_public_key;
+    bool have_priv = exists_no_follow(priv), have_pub = exists_no_follow(pub);
+    if (have_priv && have_pub) return true;
+    if (have_priv)
+        throw Error(fmt::format("{}: {} does not exist, but the private key {} does: give the "
+                                "path of its public key (ssh-keygen -y -f {} > {}), or remove "
+                                "both and spawn generates a new pair",
+                                c.where("cntVariables.sshPublicKeyPath"), pub.string(), priv.string(),
+                                priv.string(), pub.string()));
+    if (have_pub)
+        throw Error(fmt::format("{}: {} does not exist, but the public key {} does: give the path "
+                                "of its private key, or remove both and spawn generates a new pair",
+                                c.where("cntCommon.sshPrivateKeyPath"), priv.string(), pub.string()));
+    return false;
+}
+
+}  // namespace
+
+std::string plan_fleet_key(const config::Config& c) {
+    if (both_exist(c)) return "";
+    return fmt::format("generate the fleet key pair (ed25519) {} and {}",
+                       c.common.ssh_private_key.string(), c.vars.ssh_public_key.string());
+}
+
+Change ensure_fleet_key(const config::Config& c) {
+    if (both_exist(c)) return Change::unchanged;
+    const fs::path priv = c.common.ssh_private_key;
+    const fs::path pub = c.vars.ssh_public_key;
+    return with_context(fmt::format("generate fleet key {}", priv.string()), [&] {
+        sys::ensure_dir(priv.parent_path(), 0755);
+        sys::ensure_dir(pub.parent_path(), 0755);
+        // Generated in a private directory beside the private key, then renamed into place: no
+        // half-written key is ever visible under the configured names.
+        std::string tmpl = (priv.parent_path() / ".aplspawn-keygen.XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw_errno("create temporary directory");
+        fs::path tmp = tmpl;
+        struct Cleanup {
+            fs::path p;
+            ~Cleanup() {
+                std::error_code ec;
+                fs::remove_all(p, ec);
+            }
+        } cleanup{tmp};
+        sys::run_checked({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "aplspawn-fleet",
+                          "-f", (tmp / "key").string()});
+        std::error_code ec;
+        fs::rename(tmp / "key.pub", pub, ec);
+        if (ec) {  // another filesystem: copy, then remove
+            sys::write_file_atomic(pub, sys::read_file(tmp / "key.pub"), 0644);
+        }
+        fs::rename(tmp / "key", priv, ec);
+        if (ec) sys::write_file_atomic(priv, sys::read_file(tmp / "key"), 0600);
+        return Change::changed;
+    });
+}
+
+std::string read_public_key(const config::Config& c) {
+    const fs::path& pub = c.vars.ssh_public_key;
+    std::string text = with_context(fmt::format("read {}", c.where("cntVariables.sshPublicKeyPath")),
+                                    [&] { return sys::read_file(pub); });
+    std::string_view line(text);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\n')) line.remove_prefix(1);
+    line = line.substr(0, line.find('\n'));
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+    bool looks_like_key = line.starts_with("ssh-") || line.starts_with("ecdsa-") ||
+                          line.starts_with("sk-ssh-") || line.starts_with("sk-ecdsa-");
+    if (!looks_like_key || line.find(' ') == std::string_view::npos)
+        throw Error(fmt::format("{}: {} is not an SSH public key (expected \"ssh-ed25519 AAAA...\")",
+                                c.where("cntVariables.sshPublicKeyPath"), pub.string()));
+    return std::string(line);
+}
+
+}  // namespace aplspawn::fleet

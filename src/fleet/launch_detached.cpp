@@ -1,0 +1,121 @@
+// The detached launcher, for hosts without systemd as PID 1 (and as the fallback on systemd
+// hosts): systemd-nspawn in its own session with --register=no --keep-unit, its output in the
+// state directory's NAME.log, its pid and start time in the container's record.
+#include "aplspawn/fleet/launch.hpp"
+
+#include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <signal.h>
+
+#include <ctime>
+
+namespace aplspawn::fleet {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Once graceful stop and SIGKILL of the container's PID 1 happened: how long nspawn may take to
+// notice, tear down its veth and exit.
+constexpr auto kAfterKill = 5000ms;
+
+class DetachedLauncher final : public Launcher {
+public:
+    std::string kind() const override { return "detached"; }
+
+    ContainerRecord start(const LaunchSpec& spec) override {
+        auto nspawn = sys::find_program("systemd-nspawn");
+        if (!nspawn)
+            throw Error(fmt::format("start {}: systemd-nspawn is not installed (Debian package "
+                                    "systemd-container)",
+                                    spec.name));
+        std::vector<std::string> argv{nspawn->string(), "--register=no", "--keep-unit"};
+        auto args = nspawn_arguments(spec);
+        argv.insert(argv.end(), args.begin(), args.end());
+
+        sys::SpawnOptions o;
+        if (!spec.log_file.empty()) {
+            sys::ensure_dir(spec.log_file.parent_path(), 0755);
+            // One previous log is kept (NAME.log.1): the one of the run that failed last time.
+            std::error_code ec;
+            if (fs::exists(spec.log_file, ec))
+                fs::rename(spec.log_file, fs::path(spec.log_file.string() + ".1"), ec);
+            sys::write_file_atomic(spec.log_file,
+                                   fmt::format("aplspawn: {}\n", fmt::join(argv, " ")), 0640);
+            o.log_file = spec.log_file;
+        }
+        o.new_session = true;  // not killed with our terminal; survives aplspawn itself
+        sys::Child child = sys::spawn(argv, o);
+
+        ContainerRecord r;
+        r.name = spec.name;
+        r.ip = spec.ip;
+        r.mode = spec.mode == config::StartMode::boot ? "boot" : "script";
+        r.launcher = kind();
+        r.nspawn_pid = child.pid();
+        auto ref = process_ref(child.pid());
+        if (!ref) {
+            // Gone already: collect its status for the message (the log says why).
+            auto status = child.wait_for(1000ms);
+            throw Error(fmt::format("start {}: systemd-nspawn exited at once{}", spec.name,
+                                    status ? fmt::format(" (wait status {})", *status) : ""));
+        }
+        r.nspawn_start_time = ref->start_time;
+        r.image = spec.image;
+        r.root = spec.root;
+        r.started_at = static_cast<std::int64_t>(std::time(nullptr));
+        child.release();  // it runs on its own now; stop() finds it by pid and start time
+        return r;
+    }
+
+    std::optional<pid_t> leader(const ContainerRecord& r) override {
+        if (!is_running(r)) return std::nullopt;
+        if (auto l = find_leader(r.nspawn_pid)) return l->pid;
+        return std::nullopt;
+    }
+
+    Change stop(const ContainerRecord& r, std::chrono::seconds grace) override {
+        ProcessRef nspawn{r.nspawn_pid, r.nspawn_start_time};
+        ProcessRef lead{r.leader_pid, r.leader_start_time};
+        bool nspawn_up = alive(nspawn);
+        if (nspawn_up && (lead.pid <= 0 || !alive(lead)))
+            if (auto l = find_leader(nspawn.pid)) lead = *l;
+        bool leader_up = lead.pid > 0 && alive(lead);
+        if (!nspawn_up && !leader_up) return Change::unchanged;
+
+        const auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace);
+        if (nspawn_up) {
+            // Boot mode: nspawn sends SIGRTMIN+3 to the container's systemd (a clean halt).
+            // Script mode: --kill-signal=SIGTERM forwards SIGTERM to the startup script.
+            send_signal(nspawn, SIGTERM);
+            if (wait_gone(nspawn, grace_ms) && !(leader_up && alive(lead))) return Change::changed;
+        } else {
+            // nspawn was killed, its container lives on: ask its PID 1 directly.
+            send_signal(lead, r.mode == "boot" ? SIGRTMIN + 3 : SIGTERM);
+            if (wait_gone(lead, grace_ms)) return Change::changed;
+        }
+        // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace;
+        // nspawn then cleans up and exits.
+        if (leader_up) {
+            send_signal(lead, SIGKILL);
+            wait_gone(lead, kAfterKill);
+        }
+        if (alive(nspawn) && !wait_gone(nspawn, kAfterKill)) {
+            send_signal(nspawn, SIGKILL);
+            if (!wait_gone(nspawn, kAfterKill))
+                throw Error(fmt::format("stop {}: systemd-nspawn (pid {}) did not exit after SIGKILL",
+                                        r.name, nspawn.pid));
+        }
+        return Change::changed;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Launcher> make_detached_launcher() { return std::make_unique<DetachedLauncher>(); }
+
+}  // namespace aplspawn::fleet

@@ -1,0 +1,300 @@
+#include "aplspawn/fleet/spawn.hpp"
+
+#include "aplspawn/fleet/container_spec.hpp"
+#include "aplspawn/fleet/overlay.hpp"
+#include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/fleet/provision.hpp"
+#include "aplspawn/fleet/ssh.hpp"
+#include "aplspawn/net/container_ip.hpp"
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
+
+#include <net/if.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <thread>
+
+namespace aplspawn::fleet {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kLogTailLines = 15;
+
+std::string already(Change c) { return c == Change::unchanged ? std::string(out::already_so) : ""; }
+
+// Waits for cond() until the deadline, while the container's nspawn lives. Throws when nspawn
+// exits or the deadline passes; `what` names what was awaited.
+template <class F>
+auto wait_for(const ContainerRecord& rec, Clock::time_point deadline, std::string_view what,
+              std::chrono::milliseconds step, F&& cond) {
+    while (true) {
+        if (auto v = cond()) return *v;
+        if (!is_running(rec))
+            throw Error(fmt::format("systemd-nspawn (pid {}) exited while waiting for {}",
+                                    rec.nspawn_pid, what));
+        if (Clock::now() >= deadline) throw Error(fmt::format("timed out waiting for {}", what));
+        std::this_thread::sleep_for(step);
+    }
+}
+
+bool has_interface(pid_t pid, std::string_view ifname) {
+    std::optional<std::string> dev;
+    try {
+        dev = sys::read_file_if_exists(fmt::format("/proc/{}/net/dev", pid));
+    } catch (const Error&) {
+        return false;
+    }
+    if (!dev) return false;
+    std::string_view s(*dev);
+    std::string needle = fmt::format("{}:", ifname);
+    for (size_t at = s.find(needle); at != std::string_view::npos; at = s.find(needle, at + 1)) {
+        bool line_start = at == 0 || s[at - 1] == ' ' || s[at - 1] == '\n';
+        if (line_start) return true;
+    }
+    return false;
+}
+
+std::string last_line(std::string_view text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+        text.remove_suffix(1);
+    if (auto nl = text.rfind('\n'); nl != std::string_view::npos) text.remove_prefix(nl + 1);
+    return std::string(text);
+}
+
+// Strips terminal escape sequences and carriage returns from console output.
+std::string plain(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\x1b') {
+            if (i + 1 < s.size() && s[i + 1] == '[') {
+                i += 2;
+                while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) ++i;
+            }
+            continue;
+        }
+        if (s[i] == '\r') continue;
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+// Waits for SSH to answer as the configured user. Throws with ssh's last message on timeout.
+void wait_for_ssh(const config::Config& c, const ContainerRecord& rec, const std::string& ip,
+                  Clock::time_point deadline) {
+    SshTarget target = ssh_target(c, ip);
+    std::string last_error = "no attempt";
+    while (true) {
+        if (!is_running(rec))
+            throw Error(fmt::format("systemd-nspawn (pid {}) exited before SSH answered",
+                                    rec.nspawn_pid));
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left <= 0ms)
+            throw Error(fmt::format("no SSH answer from {}@{} within the ready timeout; last "
+                                    "attempt: {}",
+                                    target.user, ip, last_error));
+        auto r = ssh_run(target, {"id", "-un"}, std::min<std::chrono::milliseconds>(left, 10s));
+        std::string who = last_line(r.out);
+        if (r.ok() && who == target.user) return;
+        last_error = r.ok() ? fmt::format("logged in as \"{}\", not {}", who, target.user)
+                            : (r.err.empty() ? r.describe() : last_line(r.err));
+        // A wrong host key never fixes itself, and must never be waved through.
+        if (r.err.find("Host key verification failed") != std::string::npos ||
+            r.err.find("REMOTE HOST IDENTIFICATION HAS CHANGED") != std::string::npos)
+            throw Error(fmt::format("{} presented a host key that is not the one provisioned "
+                                    "(known_hosts {}): refusing it",
+                                    ip, target.known_hosts.string()));
+        std::this_thread::sleep_for(250ms);
+    }
+}
+
+}  // namespace
+
+void check_spawn_prerequisites(const config::Config& c) {
+    for (const auto& [prog, pkg] : {std::pair{"systemd-nspawn", "systemd-container"},
+                                    std::pair{"ssh", "openssh-client"},
+                                    std::pair{"ssh-keygen", "openssh-client"}})
+        if (!sys::find_program(prog))
+            throw Error(fmt::format("{} is not installed (Debian package {})", prog, pkg));
+    if (::if_nametoindex(c.bridge.name.c_str()) == 0)
+        throw Error(fmt::format("bridge {} does not exist: run aplspawn netup first", c.bridge.name));
+    if (c.common.mode() == config::StartMode::script) {
+        struct stat st;
+        if (!c.common.bind_host.empty() &&
+            (::stat(c.common.bind_host.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)))
+            throw Error(fmt::format("{}: {} is not a directory", c.where("cntCommon.bindHost"),
+                                    c.common.bind_host.string()));
+        // A startup script inside the bound directory must exist there and be executable.
+        const std::string& script = c.common.startup_script;
+        std::string prefix = c.common.bind_container;
+        if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+        if (!c.common.bind_host.empty() && !prefix.empty() && script.starts_with(prefix)) {
+            fs::path on_host = c.common.bind_host / script.substr(prefix.size());
+            if (::access(on_host.c_str(), X_OK) < 0)
+                throw Error(fmt::format("{}: {} is {} on the host, which is not an executable file",
+                                        c.where("cntCommon.startupScript"), script,
+                                        on_host.string()));
+        }
+    }
+}
+
+std::vector<out::Line> log_tail_lines(const fs::path& log, int n) {
+    std::vector<out::Line> lines;
+    std::optional<std::string> text;
+    try {
+        text = sys::read_file_if_exists(log);
+    } catch (const Error&) {
+    }
+    if (!text || text->empty()) {
+        lines.push_back({out::Kind::info, fmt::format("{} is empty", log.string())});
+        return lines;
+    }
+    std::string t = plain(*text);
+    std::vector<std::string_view> all;
+    std::string_view s(t);
+    while (!s.empty()) {
+        auto nl = s.find('\n');
+        all.push_back(s.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        s.remove_prefix(nl + 1);
+    }
+    while (!all.empty() && all.back().empty()) all.pop_back();
+    size_t from = all.size() > static_cast<size_t>(n) ? all.size() - static_cast<size_t>(n) : 0;
+    lines.push_back({out::Kind::info, fmt::format("Last lines of {}:", log.string())});
+    for (size_t i = from; i < all.size(); ++i) {
+        std::string_view l = all[i];
+        if (l.size() > 300) l = l.substr(0, 300);
+        lines.push_back({out::Kind::info, fmt::format("  | {}", l)});
+    }
+    return lines;
+}
+
+Outcome plan_bring_up(const config::Config& c, const ContainerView& v) {
+    Outcome o{v.name, true, {}};
+    auto plan = [&](std::string t) { o.lines.push_back({out::Kind::plan, std::move(t)}); };
+    if (v.ready()) {
+        o.lines.push_back({out::Kind::ok, fmt::format("Container with pid {} was started{}",
+                                                      v.record->nspawn_pid, out::already_so)});
+        return o;
+    }
+    if (v.running) {
+        plan(fmt::format("Check container {} (pid {}, started by an interrupted run): IP {}/{} on "
+                         "host0, SSH",
+                         v.name, v.record->nspawn_pid, v.ip, c.vars.prefix));
+        return o;
+    }
+    plan(fmt::format("Mount overlayFS at {} (upper {}, work {})", v.dirs.merged.string(),
+                     v.dirs.upper.string(), v.dirs.work.string()));
+    plan(fmt::format("Provision {}: hostname, user {}, SSH key, host keys", v.name, c.vars.user_name));
+    plan(fmt::format("Start {} with systemd-nspawn {} on bridge {}, IP {}/{} via {}, wait for SSH",
+                     v.name,
+                     c.common.mode() == config::StartMode::boot
+                         ? std::string("--boot")
+                         : fmt::format("running {}", c.common.startup_script),
+                     c.bridge.name, v.ip, c.vars.prefix, c.vars.gateway.str()));
+    return o;
+}
+
+Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
+    const config::Config& c = ctx.config;
+    Outcome o{v.name, true, {}};
+    auto ok = [&](std::string t) { o.lines.push_back({out::Kind::ok, std::move(t)}); };
+    auto info = [&](std::string t) { o.lines.push_back({out::Kind::info, std::move(t)}); };
+    o.lines.push_back({out::Kind::info, fmt::format("Trying to start container {}", v.name)});
+    if (!v.config) {  // only recorded: not ours to start any more
+        info(fmt::format("{} is no longer in the config (amount); aplspawn stop stops it", v.name));
+        return o;
+    }
+    const config::Container& ct = *v.config;
+    const std::string ip = ct.ip.str();
+
+    if (v.ready()) {
+        ok(fmt::format("Container with pid {} was started{}", v.record->nspawn_pid, out::already_so));
+        if (v.record->ip != ip)
+            info(fmt::format("{} runs with IP {}, the config says {}: stop and spawn to apply it",
+                             v.name, v.record->ip, ip));
+        return o;
+    }
+
+    std::string step;
+    ContainerRecord rec;
+    bool launched = false;
+    try {
+        if (v.running) {
+            rec = *v.record;
+            launched = true;
+            info(fmt::format("{} was started by an interrupted run (pid {}): checking it", v.name,
+                             rec.nspawn_pid));
+        } else {
+            step = fmt::format("Trying to mount overlayFS, merged path is {}", v.dirs.merged.string());
+            Change ch = ensure_overlay(ctx.lower, v.dirs);
+            ok(step + already(ch));
+
+            if (c.common.mode() == config::StartMode::script) ok("Generating variables for container");
+
+            step = fmt::format("Provisioning {} (hostname, user {}, SSH keys)", v.name, c.vars.user_name);
+            ProvisionResult pr = provision(v.dirs.merged, provision_spec(c, ct, ctx.authorized_key));
+            ok(step + already(pr.change()));
+            for (const auto& n : pr.notes) info(n);
+            for (const auto& ch2 : pr.changes) o.lines.push_back({out::Kind::debug, "  " + ch2});
+            if (pr.host_public_keys.empty())
+                throw Error("provisioning generated no SSH host keys");
+
+            step = fmt::format("Adding host keys of {} to {}", v.name, ctx.known_hosts.path().string());
+            bool changed = ctx.known_hosts.set(ip, pr.host_public_keys);
+            ok(step + (changed ? "" : std::string(out::already_so)));
+
+            step = fmt::format("Starting {} with systemd-nspawn", v.name);
+            rec = ctx.launcher.start(launch_spec(c, ct, v.dirs, ctx.state));
+            launched = true;
+            rec.ready = false;
+            ctx.state.save(rec);
+            ok(fmt::format("Container with pid {} was started", rec.nspawn_pid));
+        }
+
+        step = fmt::format("Finding the leader (PID 1) of {}", v.name);
+        auto leader = wait_for(rec, ctx.deadline, "the container's PID 1", 20ms,
+                               [&]() -> std::optional<ProcessRef> {
+                                   if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
+                                   return std::nullopt;
+                               });
+        rec.leader_pid = leader.pid;
+        rec.leader_start_time = leader.start_time;
+        ctx.state.save(rec);
+
+        info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, c.vars.prefix));
+        step = fmt::format("Setting IP {}/{} on host0 of {}, default route via {}", ip,
+                           c.vars.prefix, v.name, c.vars.gateway.str());
+        wait_for(rec, ctx.deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
+            if (has_interface(leader.pid, "host0")) return true;
+            return std::nullopt;
+        });
+        Change ipch = net::configure_container_address(leader.pid, "host0", ct.ip, c.vars.prefix,
+                                                       c.vars.gateway);
+        ok(step + already(ipch));
+
+        step = fmt::format("Checking ssh connection to {}", ip);
+        wait_for_ssh(c, rec, ip, ctx.deadline);
+        ok(step);
+        rec.ready = true;
+        ctx.state.save(rec);
+    } catch (const std::exception& e) {
+        o.ok = false;
+        o.lines.push_back({out::Kind::fail, step.empty() ? std::string(e.what())
+                                                         : fmt::format("{}: {}", step, e.what())});
+        if (launched) {
+            auto tail = log_tail_lines(ctx.state.log_path(v.name), kLogTailLines);
+            o.lines.insert(o.lines.end(), tail.begin(), tail.end());
+            if (is_running(rec))
+                info(fmt::format("{} keeps running for inspection: aplspawn stop stops it, "
+                                 "aplspawn spawn tries again",
+                                 v.name));
+        }
+    }
+    return o;
+}
+
+}  // namespace aplspawn::fleet

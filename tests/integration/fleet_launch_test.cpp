@@ -1,0 +1,142 @@
+// The detached launcher on a busybox image in script mode: nspawn on the bridge, its leader, the
+// static IP set from the host (ping answers), a graceful stop that falls back to a kill, stop
+// twice; and a container an interrupted run left unrecorded is found and stopped.
+#include "aplspawn/fleet/container_spec.hpp"
+#include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/observe.hpp"
+#include "aplspawn/fleet/overlay.hpp"
+#include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/fleet/settle.hpp"
+#include "aplspawn/fleet/stop.hpp"
+#include "aplspawn/net/container_ip.hpp"
+#include "integration/fleet_support.hpp"
+
+#include <net/if.h>
+
+using namespace aplspawn;
+using namespace aplspawn::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Fleet {
+    TempDir t;
+    config::Config c;
+    fleet::StateDir state;
+    fs::path lower;
+    Fleet()
+        : c(write_config(t, 2, "  startupScript: /sbin/test-init\n")), state(c) {
+        make_bridge();
+        install_image(c, make_test_image(t / "img"));
+        fleet::check_upper_filesystem(c, true);
+        lower = fleet::ensure_lower(c, state, false).mount_point;
+    }
+    fleet::LaunchSpec spec(std::size_t i) {
+        auto d = fleet::container_dirs(c, c.fleet.at(i).name);
+        fleet::ensure_overlay(lower, d);
+        return fleet::launch_spec(c, c.fleet.at(i), d, state);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("detached launcher: start, leader, static IP, stop (graceful, then kill), stop twice",
+          "[fleet][launch]") {
+    Fleet f;
+    auto launcher = fleet::make_detached_launcher();
+    CHECK(launcher->kind() == "detached");
+    const auto& ct = f.c.fleet.at(0);
+    auto rec = launcher->start(f.spec(0));
+    CHECK(rec.launcher == "detached");
+    CHECK(rec.mode == "script");
+    CHECK(fleet::is_running(rec));
+
+    std::optional<pid_t> leader;
+    REQUIRE(eventually([&] { return (leader = launcher->leader(rec)).has_value(); }));
+    CHECK(*leader != rec.nspawn_pid);
+    // PID 1 inside is the startup script (it wrote its marker into the container's /run).
+    CHECK(eventually([&] {
+        return fs::exists(fmt::format("/proc/{}/root/run/test-init.started", *leader));
+    }));
+    // nspawn put the container on the bridge.
+    CHECK(::if_nametoindex(("vb-" + ct.name).c_str()) != 0);
+    // The processes list finds it by machine and directory.
+    auto all = fleet::list_nspawn_processes();
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].machine == ct.name);
+    CHECK(all[0].process.pid == rec.nspawn_pid);
+
+    CHECK(net::configure_container_address(*leader, "host0", ct.ip, f.c.vars.prefix, f.c.vars.gateway) ==
+          Change::changed);
+    CHECK(eventually([&] { return pings(ct.ip.str()); }));
+
+    // test-init's sleep ignores SIGTERM as PID 1: the grace time passes, then the kill.
+    auto lead = fleet::process_ref(*leader);
+    REQUIRE(lead);
+    rec.leader_pid = lead->pid;
+    rec.leader_start_time = lead->start_time;
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(launcher->stop(rec, 1s) == Change::changed);
+    auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took >= 900ms);
+    CHECK(took < 8s);
+    CHECK_FALSE(fleet::is_running(rec));
+    CHECK_FALSE(fleet::alive(*lead));
+    CHECK(eventually([&] { return ::if_nametoindex(("vb-" + ct.name).c_str()) == 0; }));
+    CHECK(launcher->stop(rec, 1s) == Change::unchanged);
+    // The log holds the command line and the console output.
+    CHECK_THAT(sys::read_file(f.state.log_path(ct.name)),
+               Catch::Contains("--machine=aplspawn10") && Catch::Contains("aplspawn-test-init"));
+}
+
+TEST_CASE("a container an interrupted run started but never recorded is found and stopped",
+          "[fleet][launch]") {
+    Fleet f;
+    auto launcher = fleet::make_detached_launcher();
+    auto rec = launcher->start(f.spec(1));  // as if aplspawn died before saving the record
+    REQUIRE(eventually([&] { return launcher->leader(rec).has_value(); }));
+
+    auto view = fleet::observe(f.c, f.state);
+    REQUIRE(view.containers.size() == 2);
+    const auto& v = view.containers[1];
+    CHECK_FALSE(v.record);
+    CHECK_FALSE(v.running);
+    REQUIRE(v.strays.size() == 1);
+    CHECK(v.strays[0].process.pid == rec.nspawn_pid);
+    CHECK(v.merged_mounted);
+    CHECK(v.busy());
+    CHECK(view.busy_names() == std::vector<std::string>{"aplspawn11"});
+
+    auto plan = fleet::settle(f.c, f.state, v, true);
+    CHECK(fleet::is_running(rec));  // dry run: nothing done
+    CHECK_FALSE(plan.lines.empty());
+
+    auto o = fleet::settle(f.c, f.state, v, false);
+    CHECK(o.ok);
+    CHECK_FALSE(fleet::is_running(rec));
+    auto after = fleet::observe(f.c, f.state);
+    CHECK_FALSE(after.any_busy());
+    CHECK(fs::exists(after.containers[1].dirs.upper));  // data kept
+}
+
+TEST_CASE("stop_container: stops, unmounts, drops the record; twice is already so", "[fleet][launch]") {
+    Fleet f;
+    auto launcher = fleet::make_detached_launcher();
+    auto rec = launcher->start(f.spec(0));
+    f.state.save(rec);
+    REQUIRE(eventually([&] { return launcher->leader(rec).has_value(); }));
+
+    auto view = fleet::observe(f.c, f.state);
+    auto o = fleet::stop_container(f.c, f.state, view.containers[0], 1s);
+    CHECK(o.ok);
+    REQUIRE(o.lines.size() == 2);
+    CHECK_THAT(o.lines[0].text, Catch::Contains("Stopping container aplspawn10"));
+    CHECK_THAT(o.lines[1].text, Catch::Contains("Umount overlayFS"));
+    CHECK_FALSE(f.state.load("aplspawn10"));
+    CHECK(fs::exists(f.state.log_path("aplspawn10")));
+
+    auto again = fleet::stop_container(f.c, f.state, fleet::observe(f.c, f.state).containers[0], 1s);
+    REQUIRE(again.lines.size() == 1);
+    CHECK_THAT(again.lines[0].text, Catch::EndsWith("(already so)"));
+}

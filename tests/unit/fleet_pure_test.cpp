@@ -1,0 +1,314 @@
+// The pure parts of the fleet (issue 5): root partition choice, mountinfo parsing, overlay and
+// nspawn arguments, known_hosts edits, script mode's variables, stray nspawn detection, ordered
+// parallel reporting.
+#include "aplspawn/config.hpp"
+#include "aplspawn/fleet/container_spec.hpp"
+#include "aplspawn/fleet/known_hosts.hpp"
+#include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/overlay.hpp"
+#include "aplspawn/fleet/parallel.hpp"
+#include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/fleet/ssh.hpp"
+#include "aplspawn/image/disk.hpp"
+#include "aplspawn/sys/mount.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+using namespace aplspawn;
+using namespace std::string_literals;
+
+namespace {
+
+constexpr std::string_view kRootX86 = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
+constexpr std::string_view kEsp = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+constexpr std::string_view kSwap = "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f";
+
+image::PartitionEntry part(int n, std::string_view type, std::string name = "",
+                           std::string label = "", std::uint64_t flags = 0) {
+    image::PartitionEntry p;
+    p.number = n;
+    p.type = std::string(type);
+    p.name = std::move(name);
+    p.label = std::move(label);
+    p.fstype = "squashfs";
+    p.offset = static_cast<std::uint64_t>(n) << 20;
+    p.size = 1 << 20;
+    p.flags = flags;
+    return p;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+config::Config test_config(std::string_view extra = "") {
+    std::string yaml = R"(bridge:
+  name: br-test
+  address: 10.77.0.1
+  netPrefix: 24
+path:
+  workingDirectory: /srv/apl
+image:
+  os: debian
+  release: bookworm
+  repo: /srv/repo
+cntVariables:
+  userName: test
+  dnsAddress: 10.77.0.1
+  sshPublicKeyPath: /srv/apl/key.pub
+cntCommon:
+  amount: 2
+  sshPrivateKeyPath: /srv/apl/key
+  ipRange: [10.77.0.10, 10.77.0.20]
+  homePath: /srv/machines
+)" + std::string(extra);
+    return config::parse(yaml, "/srv/conf/aplspawn.yaml");
+}
+
+}  // namespace
+
+TEST_CASE("root partition: DPS type first, then named/labelled root, then the single Linux one",
+          "[fleet][disk]") {
+    using image::choose_root;
+    const std::string_view linux_fs = image::kLinuxFilesystemType;
+    // 1. The architecture's root type wins over a partition named root.
+    CHECK(choose_root({part(1, linux_fs, "root"), part(2, kRootX86)}, kRootX86) == 1u);
+    // ... unless it carries the no-auto flag.
+    CHECK(choose_root({part(1, kRootX86, "", "", 1ull << 63), part(2, linux_fs, "root")}, kRootX86) ==
+          1u);
+    // 2. Named or labelled root beats a decoy Linux partition.
+    CHECK(choose_root({part(1, linux_fs, "data"), part(2, linux_fs, "root")}, kRootX86) == 1u);
+    CHECK(choose_root({part(1, linux_fs, "data"), part(2, linux_fs, "", "root")}, kRootX86) == 1u);
+    // 3. The only Linux filesystem partition, next to an ESP.
+    CHECK(choose_root({part(1, kEsp), part(2, linux_fs)}, kRootX86) == 1u);
+    // MBR's Linux type counts as a Linux filesystem partition.
+    CHECK(choose_root({part(1, "0x83")}, kRootX86) == 0u);
+    // Nothing usable: swap or ESP only, or two unnamed Linux partitions.
+    auto none = choose_root({part(1, kSwap)}, kRootX86);
+    REQUIRE_FALSE(none);
+    CHECK_THAT(none.error(), Catch::Contains("swap") && Catch::Contains("0 Linux filesystem"));
+    CHECK_FALSE(choose_root({part(1, kEsp)}, kRootX86));
+    auto two = choose_root({part(1, linux_fs), part(2, linux_fs)}, kRootX86);
+    REQUIRE_FALSE(two);
+    CHECK_THAT(two.error(), Catch::Contains("2 Linux filesystem partitions"));
+    // A root partition of another architecture is not ours.
+    CHECK_FALSE(choose_root({part(1, "b921b045-1df0-41c3-af44-4c6f280d3fae")}, kRootX86));
+}
+
+TEST_CASE("filesystems aplspawn mounts as the lower layer", "[fleet][disk]") {
+    for (auto t : {"squashfs", "erofs", "ext4", "ext2", "btrfs", "xfs"}) CHECK(image::supported_fstype(t));
+    for (auto t : {"vfat", "swap", "ntfs", "iso9660", ""}) CHECK_FALSE(image::supported_fstype(t));
+    image::RootPartition p;
+    p.fstype = "ext3";
+    CHECK(p.mount_type() == "ext4");
+    CHECK(p.mount_data() == "noload");
+    p.fstype = "squashfs";
+    CHECK(p.mount_data().empty());
+}
+
+TEST_CASE("mountinfo: fields, octal escapes, optional fields, overlay options", "[fleet][sys]") {
+    std::string text =
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "95 22 7:3 / /srv/apl/lower/debian\\040x ro,relatime shared:50 master:2 - squashfs "
+        "/dev/loop3 ro,errors=continue\n"
+        "96 22 0:61 / /srv/machines/aplspawn10 rw,relatime - overlay overlay "
+        "rw,lowerdir=/srv/apl/lower/a\\054b,upperdir=/srv/apl/upper/aplspawn10,workdir=/srv/apl/"
+        "work/aplspawn10,index=off\n"
+        "garbage line\n"
+        "97 22 0:61 / /srv/machines/aplspawn10 rw - overlay overlay rw\n";
+    auto m = sys::parse_mountinfo(text);
+    REQUIRE(m.size() == 4);
+    CHECK(m[1].mount_point == "/srv/apl/lower/debian x");
+    CHECK(m[1].major == 7);
+    CHECK(m[1].minor == 3);
+    CHECK(m[1].fstype == "squashfs");
+    CHECK(m[1].source == "/dev/loop3");
+    CHECK(m[1].read_only());
+    CHECK_FALSE(m[0].read_only());
+    auto opts = sys::split_super_options(m[2].super_options);
+    CHECK(std::find(opts.begin(), opts.end(), std::pair{"lowerdir"s, "/srv/apl/lower/a,b"s}) != opts.end());
+    // Stacked mounts: the last one is the visible one.
+    CHECK(sys::count_mounts(m, "/srv/machines/aplspawn10") == 2);
+    CHECK(sys::find_mount(m, "/srv/machines/aplspawn10")->id == 97);
+    CHECK_FALSE(sys::find_mount(m, "/srv/machines"));
+}
+
+TEST_CASE("overlay state: absent, exactly ours, or something else", "[fleet]") {
+    fleet::ContainerDirs d{"/u/c1", "/w/c1", "/m/c1"};
+    CHECK(fleet::overlay_mount_data("/l/img", d) ==
+          "lowerdir=/l/img,upperdir=/u/c1,workdir=/w/c1,index=off");
+    fleet::ContainerDirs odd{"/u/a,b", "/w/a:b", "/m/x"};
+    CHECK(fleet::overlay_mount_data("/l\\x", odd) ==
+          "lowerdir=/l\\\\x,upperdir=/u/a\\,b,workdir=/w/a\\:b,index=off");
+
+    auto mounts = sys::parse_mountinfo(
+        "96 22 0:61 / /m/c1 rw - overlay overlay rw,lowerdir=/l/img,upperdir=/u/c1,workdir=/w/c1\n");
+    CHECK(fleet::overlay_state(mounts, "/l/img", d) == fleet::OverlayState::correct);
+    CHECK(fleet::overlay_state(mounts, "/l/other", d) == fleet::OverlayState::other);
+    CHECK(fleet::overlay_state({}, "/l/img", d) == fleet::OverlayState::absent);
+    auto tmpfs = sys::parse_mountinfo("96 22 0:61 / /m/c1 rw - tmpfs tmpfs rw\n");
+    CHECK(fleet::overlay_state(tmpfs, "/l/img", d) == fleet::OverlayState::other);
+}
+
+TEST_CASE("nspawn arguments: boot and script mode", "[fleet]") {
+    fleet::LaunchSpec s;
+    s.name = "aplspawn10";
+    s.root = "/var/lib/machines/aplspawn10";
+    s.bridge = "nspawnd0";
+    auto boot = fleet::nspawn_arguments(s);
+    CHECK(contains(boot, "--boot"));
+    CHECK(contains(boot, "--directory=/var/lib/machines/aplspawn10"));
+    CHECK(contains(boot, "--machine=aplspawn10"));
+    CHECK(contains(boot, "--network-bridge=nspawnd0"));
+    CHECK_FALSE(contains(boot, "--"));
+    CHECK_FALSE(contains(boot, "--register=no"));  // the detached launcher's own addition
+
+    s.mode = config::StartMode::script;
+    s.command = {"/root/starter/startup.sh"};
+    s.binds = {{"/home/u/apl/star:ter", "/root/starter", true}};
+    s.env = {{"ipaddress", "10.10.12.10"}, {"cName", "aplspawn10"}};
+    auto script = fleet::nspawn_arguments(s);
+    CHECK_FALSE(contains(script, "--boot"));
+    CHECK(contains(script, "--kill-signal=SIGTERM"));
+    CHECK(contains(script, "--bind-ro=/home/u/apl/star\\:ter:/root/starter"));
+    CHECK(contains(script, "--setenv=ipaddress=10.10.12.10"));
+    CHECK(contains(script, "--setenv=cName=aplspawn10"));
+    // The command comes last, after "--".
+    REQUIRE(script.size() >= 2);
+    CHECK(script[script.size() - 2] == "--");
+    CHECK(script.back() == "/root/starter/startup.sh");
+
+    // What list_nspawn_processes() finds again in /proc/PID/cmdline.
+    std::string cmdline = "/usr/bin/systemd-nspawn";
+    cmdline += '\0';
+    cmdline += "--register=no";
+    for (const auto& a : script) {
+        cmdline += '\0';
+        cmdline += a;
+    }
+    auto found = fleet::parse_nspawn_cmdline(cmdline);
+    REQUIRE(found);
+    CHECK(found->machine == "aplspawn10");
+    CHECK(found->directory == "/var/lib/machines/aplspawn10");
+    CHECK_FALSE(fleet::parse_nspawn_cmdline(std::string("sleep\0--machine=x\0--directory=/y", 31)));
+    // Options after "--" belong to the container's command.
+    CHECK_FALSE(fleet::parse_nspawn_cmdline(
+        std::string("systemd-nspawn\0--\0--machine=x\0--directory=/y", 44)));
+}
+
+TEST_CASE("launch and provision specs follow the config", "[fleet]") {
+    auto c = test_config(R"(  bindHost: /srv/starter
+  bindContainer: /root/starter
+  startupScript: /root/starter/startup.sh
+  variablesFile: /srv/starter/variables.sh
+)");
+    const auto& ct = c.fleet.at(0);
+    CHECK(ct.name == "aplspawn10");
+    fleet::StateDir state("/srv/apl/state");
+    fleet::ContainerDirs dirs{"/srv/apl/upper/aplspawn10", "/srv/apl/work/aplspawn10",
+                              "/srv/machines/aplspawn10"};
+    auto l = fleet::launch_spec(c, ct, dirs, state);
+    CHECK(l.mode == config::StartMode::script);
+    CHECK(l.command == std::vector<std::string>{"/root/starter/startup.sh"});
+    REQUIRE(l.binds.size() == 1);
+    CHECK(l.binds[0].host == "/srv/starter");
+    CHECK(l.binds[0].container == "/root/starter");
+    CHECK(l.env == std::vector<std::pair<std::string, std::string>>{{"ipaddress", "10.77.0.10"},
+                                                                     {"cName", "aplspawn10"}});
+    CHECK(l.log_file == "/srv/apl/state/containers/aplspawn10.log");
+    CHECK(l.bridge == "br-test");
+
+    auto p = fleet::provision_spec(c, ct, "ssh-ed25519 AAAA k");
+    CHECK(p.hostname == "aplspawn10");
+    CHECK(p.ip.str() == "10.77.0.10");
+    CHECK(p.prefix == 24);
+    CHECK(p.gateway.str() == "10.77.0.1");
+    CHECK(p.user == "test");
+    CHECK(p.group == "test");
+    CHECK(p.authorized_key == "ssh-ed25519 AAAA k");
+    CHECK(p.mode == config::StartMode::script);
+
+    auto boot = test_config();
+    CHECK(fleet::launch_spec(boot, boot.fleet.at(1), dirs, state).mode == config::StartMode::boot);
+    CHECK(fleet::launch_spec(boot, boot.fleet.at(1), dirs, state).env.empty());
+}
+
+TEST_CASE("script mode's variables file: the original's KEY=\"value\" lines, no passwords", "[fleet]") {
+    auto c = test_config("");
+    c.vars.user_password = "s3cret";
+    c.vars.root_password = "r00t";
+    std::string text = fleet::variables_file_text(c, "ssh-ed25519 AAAAC3Nz aplspawn-fleet");
+    CHECK_THAT(text, Catch::Contains("userName=\"test\"\n"));
+    CHECK_THAT(text, Catch::Contains("userGroup=\"test\"\n"));
+    CHECK_THAT(text, Catch::Contains("netPrefix=\"24\"\n"));
+    CHECK_THAT(text, Catch::Contains("defGateway=\"10.77.0.1\"\n"));
+    CHECK_THAT(text, Catch::Contains("dnsAddress=\"10.77.0.1\"\n"));
+    CHECK_THAT(text, Catch::Contains("sshPublicKeyPath=\"ssh-ed25519 AAAAC3Nz\"\n"));
+    CHECK_THAT(text, !Catch::Contains("s3cret") && !Catch::Contains("r00t"));
+    CHECK(fleet::sh_double_quoted("a\"b$c`d\\e") == "\"a\\\"b\\$c\\`d\\\\e\"");
+    CHECK_THROWS(fleet::sh_double_quoted("two\nlines"));
+}
+
+TEST_CASE("known_hosts: a container's lines replaced, the others kept", "[fleet]") {
+    std::string cur = "# fleet\n10.0.0.1 ssh-ed25519 AAA1\n10.0.0.2 ssh-ed25519 BBB1\n"
+                      "10.0.0.1 ssh-rsa AAA2\n10.0.0.10 ssh-ed25519 TEN\n";
+    std::string next = fleet::known_hosts_with(cur, "10.0.0.1",
+                                               {"ssh-ed25519 NEW1 root@aplspawn1", "ecdsa-sha2-nistp256 NEW2"});
+    CHECK(next == "# fleet\n10.0.0.2 ssh-ed25519 BBB1\n10.0.0.10 ssh-ed25519 TEN\n"
+                  "10.0.0.1 ssh-ed25519 NEW1\n10.0.0.1 ecdsa-sha2-nistp256 NEW2\n");
+    CHECK(fleet::known_hosts_keys(next, "10.0.0.1") ==
+          std::vector<std::string>{"ssh-ed25519 NEW1", "ecdsa-sha2-nistp256 NEW2"});
+    CHECK(fleet::known_hosts_keys(next, "10.0.0.10") == std::vector<std::string>{"ssh-ed25519 TEN"});
+    CHECK(fleet::known_hosts_with(next, "10.0.0.1", {"ssh-ed25519 NEW1", "ecdsa-sha2-nistp256 NEW2"}) ==
+          next);
+    CHECK(fleet::known_hosts_without(next, "10.0.0.10").find("TEN") == std::string::npos);
+    CHECK_THROWS(fleet::known_hosts_with("", "10.0.0.1", {"garbage"}));
+}
+
+TEST_CASE("ssh: strict host key checking against the fleet's known_hosts only", "[fleet]") {
+    fleet::SshTarget t{"10.0.0.5", "test", "/k/key", "/s/known_hosts"};
+    auto a = fleet::ssh_argv(t, {"id", "-un"}, std::chrono::milliseconds(2500));
+    auto has_opt = [&](const std::string& o) {
+        for (size_t i = 0; i + 1 < a.size(); ++i)
+            if (a[i] == "-o" && a[i + 1] == o) return true;
+        return false;
+    };
+    CHECK(a.front() == "ssh");
+    CHECK(has_opt("StrictHostKeyChecking=yes"));
+    CHECK(has_opt("UserKnownHostsFile=/s/known_hosts"));
+    CHECK(has_opt("GlobalKnownHostsFile=/dev/null"));
+    CHECK(has_opt("BatchMode=yes"));
+    CHECK(has_opt("IdentitiesOnly=yes"));
+    CHECK(has_opt("ConnectTimeout=3"));
+    CHECK(contains(a, "/k/key"));
+    CHECK(contains(a, "test@10.0.0.5"));
+    CHECK(a[a.size() - 3] == "--");
+    CHECK(a.back() == "-un");
+}
+
+TEST_CASE("run_ordered: parallel work, reports in index order", "[fleet]") {
+    std::vector<std::size_t> order;
+    std::atomic<int> concurrent{0}, peak{0};
+    fleet::run_ordered<int>(
+        8, 8,
+        [&](std::size_t i) {
+            int now = ++concurrent;
+            int p = peak.load();
+            while (now > p && !peak.compare_exchange_weak(p, now)) {
+            }
+            // Later items finish first.
+            std::this_thread::sleep_for(std::chrono::milliseconds(10 * (8 - static_cast<int>(i))));
+            --concurrent;
+            return static_cast<int>(i) * 2;
+        },
+        [&](std::size_t i, int& r) {
+            CHECK(r == static_cast<int>(i) * 2);
+            order.push_back(i);
+        });
+    CHECK(order == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7});
+    CHECK(peak.load() > 1);
+}
