@@ -1,0 +1,59 @@
+// The fleet as Ansible sees it: one host per container of the config (inventory_hostname = the
+// container's name), in group "aplspawned" as in the original, with everything Ansible needs to
+// reach it over SSH with the fleet key and the fleet's own known_hosts (strict host key checking,
+// no trust on first use). Built from the config alone: no root and no running fleet needed.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/error.hpp"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aplspawn::inventory {
+
+namespace fs = std::filesystem;
+
+inline constexpr std::string_view kGroup = "aplspawned";
+
+struct Host {
+    std::string name;                // inventory_hostname: the container name
+    std::string address;             // ansible_host
+    std::string user;                // ansible_user
+    std::string private_key;         // ansible_ssh_private_key_file (absolute)
+    std::string ssh_common_args;     // ansible_ssh_common_args (ssh-level quoting already applied)
+    std::string python_interpreter;  // ansible_python_interpreter; "" = not known (omitted)
+
+    // The host's variables in a fixed order, without the empty ones.
+    std::vector<std::pair<std::string, std::string>> vars() const;
+};
+
+struct Inventory {
+    std::string group{kGroup};
+    std::vector<Host> hosts;  // fleet (name) order
+
+    const Host* find(std::string_view name) const;
+};
+
+// The inventory of the configured fleet. The python interpreter is known when the container's
+// root (its merged overlay, else the image's lower layer) has an executable /usr/bin/python3,
+// resolved inside that root; otherwise it is left out and Ansible discovers it.
+Inventory from_config(const config::Config& c);
+
+// "/usr/bin/python3" when root holds an executable file there (symlinks resolved inside root,
+// never escaping it), else "". Missing or unreadable roots give "".
+std::string python_in_root(const fs::path& root);
+
+// The ssh options that make Ansible use the fleet's known_hosts with strict checking:
+// -o UserKnownHostsFile=FILE -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes
+// FILE is quoted for ssh's own option parser ("%" doubled, quoted when it has blanks or quotes)
+// and the whole is split by Ansible with shlex: both levels are handled here.
+std::string ssh_common_args(const fs::path& known_hosts);
+
+// Writes the INI text to path atomically (temp file, fsync, rename). Change::unchanged when the
+// file already held exactly this text.
+Change write_file(const fs::path& path, std::string_view text);
+
+}  // namespace aplspawn::inventory

@@ -1,0 +1,195 @@
+// The inventory model and its renderings, without Ansible (tests/integration/
+// inventory_ansible_test.cpp reads every format back with Ansible itself).
+#include "aplspawn/inventory/format.hpp"
+#include "aplspawn/inventory/inventory.hpp"
+#include "aplspawn/sys/fs.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+using namespace aplspawn;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Scratch {
+    fs::path dir;
+    Scratch() {
+        std::string t = (fs::temp_directory_path() / "aplinv.XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()));
+        dir = t;
+    }
+    ~Scratch() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+};
+
+config::Config fleet_config(const fs::path& dir, int amount = 2) {
+    return config::parse(fmt::format(R"(
+bridge: {{name: b0, address: 10.0.0.1, netPrefix: 24}}
+path: {{workingDirectory: {0}/work}}
+image: {{url: "file:///srv/debian-bookworm-latest.img"}}
+cntVariables: {{userName: deploy, sshPublicKeyPath: keys/fleet.pub}}
+cntCommon:
+  amount: {1}
+  sshPrivateKeyPath: keys/fleet
+  ipRange: [10.0.0.10, 10.0.0.20]
+  homePath: {0}/machines
+)",
+                                     dir.string(), amount),
+                         dir / "fleet.yaml");
+}
+
+void make_executable(const fs::path& p, mode_t mode = 0755) {
+    fs::create_directories(p.parent_path());
+    sys::write_file_atomic(p, "#!/bin/sh\n", mode);
+}
+
+}  // namespace
+
+TEST_CASE("shell_quote quotes exactly like Python's shlex.quote", "[inventory]") {
+    CHECK(inventory::shell_quote("/var/lib/aplspawn/fleet_key") == "/var/lib/aplspawn/fleet_key");
+    CHECK(inventory::shell_quote("a=b,c:d@e%f+g") == "a=b,c:d@e%f+g");
+    CHECK(inventory::shell_quote("") == "''");
+    CHECK(inventory::shell_quote("-o A=1 -o B=2") == "'-o A=1 -o B=2'");
+    CHECK(inventory::shell_quote("it's") == "'it'\"'\"'s'");
+    CHECK(inventory::shell_quote("a#b") == "'a#b'");  // shlex treats # as a comment
+    CHECK(inventory::shell_quote("$HOME") == "'$HOME'");
+}
+
+TEST_CASE("ssh_common_args: fleet known_hosts, strict checking, quoted for ssh and shlex",
+          "[inventory]") {
+    CHECK(inventory::ssh_common_args("/var/lib/aplspawn/state/known_hosts") ==
+          "-o UserKnownHostsFile=/var/lib/aplspawn/state/known_hosts "
+          "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes");
+    // ssh splits option values at blanks and expands %-tokens: quoted and %% for ssh, then
+    // single-quoted for Ansible's shlex split.
+    CHECK(inventory::ssh_common_args("/a b/%h/known_hosts") ==
+          "-o UserKnownHostsFile='\"/a b/%%h/known_hosts\"' "
+          "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes");
+}
+
+TEST_CASE("inventory from config: one host per container, absolute key, fleet known_hosts",
+          "[inventory]") {
+    Scratch s;
+    auto c = fleet_config(s.dir, 3);
+    auto inv = inventory::from_config(c);
+    CHECK(inv.group == "aplspawned");
+    REQUIRE(inv.hosts.size() == 3);
+    CHECK(inv.hosts[0].name == "aplspawn10");
+    CHECK(inv.hosts[2].name == "aplspawn12");
+    CHECK(inv.hosts[2].address == "10.0.0.12");
+    CHECK(inv.hosts[0].user == "deploy");
+    // relative key paths resolve against the config file's directory
+    CHECK(inv.hosts[0].private_key == (s.dir / "keys/fleet").string());
+    CHECK(inv.hosts[0].ssh_common_args ==
+          inventory::ssh_common_args(s.dir / "work/state/known_hosts"));
+    // nothing mounted, no image: the interpreter is unknown and left out
+    CHECK(inv.hosts[0].python_interpreter.empty());
+    for (const auto& [k, v] : inv.hosts[0].vars()) CHECK(k != "ansible_python_interpreter");
+    CHECK(inv.find("aplspawn11") == &inv.hosts[1]);
+    CHECK(inv.find("aplspawn13") == nullptr);
+}
+
+TEST_CASE("python interpreter: known from the container root, else the image's lower layer",
+          "[inventory]") {
+    Scratch s;
+    auto c = fleet_config(s.dir, 2);
+    // The image (lower layer) has python3 as a relative symlink, as Debian ships it.
+    fs::path lower = s.dir / "work/lower/debian-bookworm-latest";
+    make_executable(lower / "usr/bin/python3.11");
+    fs::create_symlink("python3.11", lower / "usr/bin/python3");
+    // aplspawn11's merged root exists but is empty (overlay not mounted): falls back to the image.
+    fs::create_directories(s.dir / "machines/aplspawn11");
+    auto inv = inventory::from_config(c);
+    CHECK(inv.hosts[0].python_interpreter == "/usr/bin/python3");
+    CHECK(inv.hosts[1].python_interpreter == "/usr/bin/python3");
+    CHECK(inv.hosts[1].vars().back() ==
+          std::pair<std::string, std::string>{"ansible_python_interpreter", "/usr/bin/python3"});
+}
+
+TEST_CASE("python_in_root resolves inside the root and wants an executable file", "[inventory]") {
+    Scratch s;
+    fs::path root = s.dir / "root";
+    fs::create_directories(root / "usr/bin");
+    CHECK(inventory::python_in_root(root) == "");
+    CHECK(inventory::python_in_root(s.dir / "missing") == "");
+
+    // An absolute symlink means the root's own /opt/py, not the host's.
+    make_executable(root / "opt/py");
+    fs::create_symlink("/opt/py", root / "usr/bin/python3");
+    CHECK(inventory::python_in_root(root) == "/usr/bin/python3");
+    fs::remove(root / "usr/bin/python3");
+
+    // A symlink to a host file that is not in the root finds nothing (no escape by ../..).
+    make_executable(s.dir / "host-python");
+    fs::create_symlink("../../../host-python", root / "usr/bin/python3");
+    CHECK(inventory::python_in_root(root) == "");
+    fs::remove(root / "usr/bin/python3");
+
+    // Not executable, or a directory: not an interpreter.
+    make_executable(root / "usr/bin/python3", 0644);
+    CHECK(inventory::python_in_root(root) == "");
+    fs::remove(root / "usr/bin/python3");
+    fs::create_directories(root / "usr/bin/python3");
+    CHECK(inventory::python_in_root(root) == "");
+}
+
+TEST_CASE("INI: group [aplspawned], one line per host in name order", "[inventory]") {
+    inventory::Inventory inv;
+    inv.hosts.push_back({"web10", "10.0.0.10", "u", "/k", "-o A=1", ""});
+    inv.hosts.push_back({"web11", "10.0.0.11", "u", "/my keys/k", "-o A=1", "/usr/bin/python3"});
+    CHECK(inventory::to_ini(inv) ==
+          "# Ansible inventory of the aplspawn fleet (generated by aplspawn; do not edit)\n"
+          "[aplspawned]\n"
+          "web10 ansible_host=10.0.0.10 ansible_user=u ansible_ssh_private_key_file=/k "
+          "ansible_ssh_common_args='-o A=1'\n"
+          "web11 ansible_host=10.0.0.11 ansible_user=u ansible_ssh_private_key_file='/my keys/k' "
+          "ansible_ssh_common_args='-o A=1' ansible_python_interpreter=/usr/bin/python3\n");
+}
+
+TEST_CASE("JSON and dynamic --list/--host shapes", "[inventory]") {
+    inventory::Inventory inv;
+    inv.hosts.push_back({"web10", "10.0.0.10", "u", "/k", "-o A=1", ""});
+    auto j = inventory::to_json(inv);
+    CHECK(j["all"]["children"]["aplspawned"]["hosts"]["web10"]["ansible_host"] == "10.0.0.10");
+    CHECK_FALSE(j["all"]["children"]["aplspawned"]["hosts"]["web10"].contains(
+        "ansible_python_interpreter"));
+    auto list = inventory::dynamic_list(inv);
+    CHECK(list["_meta"]["hostvars"]["web10"]["ansible_user"] == "u");
+    CHECK(list["aplspawned"]["hosts"] == nlohmann::ordered_json::array({"web10"}));
+    CHECK(list["all"]["children"] == nlohmann::ordered_json::array({"aplspawned"}));
+    REQUIRE(inventory::dynamic_host(inv, "web10"));
+    CHECK((*inventory::dynamic_host(inv, "web10"))["ansible_ssh_private_key_file"] == "/k");
+    CHECK_FALSE(inventory::dynamic_host(inv, "web11"));
+    CHECK(inventory::parse_format("yaml") == inventory::Format::yaml);
+    CHECK_THROWS_AS(inventory::parse_format("toml"), Error);
+}
+
+TEST_CASE("YAML: every value a double-quoted string, an empty fleet still valid", "[inventory]") {
+    inventory::Inventory inv;
+    inv.hosts.push_back({"10", "10.0.0.10", "u", "/k", "-o A=1", ""});
+    std::string y = inventory::to_yaml(inv);
+    CHECK(y.find("\"10\":") != std::string::npos);  // a host named 10 stays a string key
+    CHECK(y.find("ansible_user: \"u\"") != std::string::npos);
+    inventory::Inventory empty;
+    CHECK(inventory::to_yaml(empty).find("hosts: {}") != std::string::npos);
+}
+
+TEST_CASE("inventory file: written atomically, unchanged when it already holds the text",
+          "[inventory]") {
+    Scratch s;
+    fs::path f = s.dir / "inventory.ini";
+    CHECK(inventory::write_file(f, "[aplspawned]\n") == Change::changed);
+    CHECK(sys::read_file(f) == "[aplspawned]\n");
+    CHECK(inventory::write_file(f, "[aplspawned]\n") == Change::unchanged);
+    CHECK(inventory::write_file(f, "[aplspawned]\nx\n") == Change::changed);
+    CHECK(sys::read_file(f) == "[aplspawned]\nx\n");
+}
