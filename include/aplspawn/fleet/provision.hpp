@@ -1,0 +1,62 @@
+// Provisioning: everything a container needs written into its root before systemd-nspawn starts
+// it — hostname, hosts entry, machine-id, the fleet's user with its SSH key and sudo, passwords,
+// resolver, fresh SSH host keys, a networkd file that keeps host0's static address, and the
+// boot profile's masked units. See docs/provision.md.
+//
+// Every path is resolved inside the root (sys::RootFs: openat2 RESOLVE_IN_ROOT), so a symlink in
+// the image never leads a write, chown or chmod onto the host. Called on the merged overlay
+// directory: writes land in the container's upper layer, the image is never touched.
+// Idempotent: a second call with the same spec writes nothing, keeps the host keys and the
+// machine-id, and adds no duplicate lines. Thread-safe for different roots.
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/error.hpp"
+#include "aplspawn/ipv4.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aplspawn::fleet {
+
+struct ProvisionSpec {
+    std::string hostname;  // the container name
+    Ipv4 ip;
+    int prefix = 0;
+    Ipv4 gateway;
+    std::string user, group;
+    std::string user_password, root_password;  // plain text from config; "" = none/unchanged
+    std::string authorized_key;                // content of sshPublicKeyPath (one key a line)
+    std::optional<Ipv4> dns;                   // cntVariables.dnsAddress
+    bool host_resolv = false;  // cntCommon.bindHostResolve: use the host's resolver
+    config::StartMode mode = config::StartMode::boot;
+    config::BootProfile profile = config::BootProfile::full;
+};
+
+struct ProvisionResult {
+    std::vector<std::string> host_public_keys;  // "ssh-ed25519 AAAA..." per host key type
+    bool has_sudo = false;                       // sudo usable by the user (drop-in in place)
+    std::string python_interpreter;              // "/usr/bin/python3" when present, else ""
+
+    // What was written, one entry per file or step ("wrote /etc/hostname"), for -v output;
+    // empty when the root already was as wanted. Never contains a password.
+    std::vector<std::string> changes;
+    // Things the user should know (INFO lines), e.g. a host resolver on loopback.
+    std::vector<std::string> notes;
+
+    Change change() const { return changes.empty() ? Change::unchanged : Change::changed; }
+};
+
+// Provisions the container root `root` (the merged overlay directory). Throws Error with context
+// "provision NAME: ..." naming the file and what was wrong.
+ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec& spec);
+
+// The units BootProfile::lean masks in /etc/systemd/system (each only when the image has it).
+const std::vector<std::string>& lean_masked_units();
+
+// The SSH host key types generated for each container, in the order of host_public_keys.
+const std::vector<std::string>& host_key_types();
+
+}  // namespace aplspawn::fleet

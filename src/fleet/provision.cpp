@@ -1,0 +1,99 @@
+// fleet::provision: validates the spec, then runs the steps (provision_steps.hpp) in order and
+// writes aplspawn's record of the identity it gave the container.
+#include "aplspawn/fleet/provision.hpp"
+
+#include "fleet/provision_accounts.hpp"
+#include "fleet/provision_steps.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <system_error>
+
+namespace aplspawn::fleet {
+namespace detail {
+
+constexpr std::string_view kRecordDir = "/var/lib/aplspawn";
+constexpr std::string_view kRecordFile = "/var/lib/aplspawn/provision";
+
+Change write_keeping_attrs(const sys::RootFs& root, std::string_view path,
+                           std::string_view content, const sys::FileAttrs& fallback) {
+    sys::FileAttrs attrs = fallback;
+    if (auto st = root.symlink_status(path); st && S_ISREG(st->st_mode))
+        attrs = {static_cast<mode_t>(st->st_mode & 07777), {st->st_uid, st->st_gid}};
+    return root.write_file(path, content, attrs);
+}
+
+HostTempDir::HostTempDir() {
+    std::error_code ec;
+    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+    if (ec) base = "/tmp";
+    std::string tmpl = (base / "aplspawn-provision.XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw_errno(fmt::format("create temporary directory in {}", base.string()));
+    path_ = tmpl;
+}
+
+HostTempDir::~HostTempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace detail
+
+namespace {
+
+void validate(const ProvisionSpec& spec) {
+    if (!config::is_valid_machine_name(spec.hostname))
+        throw Error(fmt::format("'{}' is not a valid host name", spec.hostname));
+    if (!accounts::is_valid_name(spec.user))
+        throw Error(fmt::format("'{}' is not a valid user name", spec.user));
+    if (spec.user == "root") throw Error("the fleet's user cannot be root");
+    if (!accounts::is_valid_name(spec.group))
+        throw Error(fmt::format("'{}' is not a valid group name", spec.group));
+    if (spec.prefix < 1 || spec.prefix > 32)
+        throw Error(fmt::format("network prefix /{} is out of range", spec.prefix));
+    bool key = false;
+    std::string_view rest = spec.authorized_key;
+    while (!rest.empty() && !key) {
+        size_t nl = rest.find('\n');
+        key = text::public_key_id(rest.substr(0, nl)).has_value();
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    }
+    if (!key)
+        throw Error("the SSH public key to authorize (cntVariables.sshPublicKeyPath) holds no "
+                    "public key line");
+}
+
+}  // namespace
+
+ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec& spec) {
+    return with_context(fmt::format("provision {} ({})", spec.hostname, root.string()), [&] {
+        validate(spec);
+        sys::RootFs rootfs(root);
+        text::Record previous =
+            text::parse_record(rootfs.read_file(detail::kRecordFile).value_or(""));
+        if (previous.hostname != spec.hostname) previous = {};  // not this container's
+        text::Record record;
+        record.hostname = spec.hostname;
+        ProvisionResult result;
+        detail::Step step{rootfs, spec, previous, record, result};
+
+        detail::provision_identity(step);
+        detail::provision_user(step);
+        detail::provision_sudo(step);
+        detail::provision_resolver(step);
+        detail::provision_networkd(step);
+        detail::provision_host_keys(step);
+        detail::provision_boot_profile(step);
+
+        step.note(rootfs.ensure_dir(detail::kRecordDir),
+                  fmt::format("created {}", detail::kRecordDir));
+        step.note(rootfs.write_file(detail::kRecordFile, text::format_record(record)),
+                  fmt::format("wrote {}", detail::kRecordFile));
+        if (rootfs.is_executable("/usr/bin/python3"))
+            result.python_interpreter = "/usr/bin/python3";
+        return result;
+    });
+}
+
+}  // namespace aplspawn::fleet

@@ -1,0 +1,134 @@
+// Fresh SSH host keys for every container: generated on the host with ssh-keygen in a private
+// temporary directory, written into the root's /etc/ssh (private 0600, public 0644, root).
+// Keys aplspawn gave this very container (its record) are kept on respawn; any others (an image
+// built once carries one set, which a fleet would share) are replaced or removed.
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
+#include "fleet/provision_steps.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+
+namespace aplspawn::fleet {
+
+const std::vector<std::string>& host_key_types() {
+    // What `ssh-keygen -A` (and the default image's ssh.service) would create: with all three
+    // present nothing is generated inside the container at boot.
+    static const std::vector<std::string> types{"ed25519", "ecdsa", "rsa"};
+    return types;
+}
+
+namespace detail {
+namespace {
+
+std::string key_path(const std::string& type) {
+    return fmt::format("/etc/ssh/ssh_host_{}_key", type);
+}
+
+bool is_regular(const sys::RootFs& root, const std::string& path) {
+    auto st = root.symlink_status(path);
+    return st && S_ISREG(st->st_mode);
+}
+
+// The key aplspawn recorded for this container, if it is still in place.
+std::optional<std::string> kept_key(Step& s, const std::string& type) {
+    const std::string priv = key_path(type), pub = priv + ".pub";
+    if (!is_regular(s.root, priv) || !is_regular(s.root, pub)) return std::nullopt;
+    auto id = text::public_key_id(s.root.read_file(pub).value_or(""));
+    if (!id) return std::nullopt;
+    const auto& ours = s.previous.host_keys;
+    if (std::find(ours.begin(), ours.end(), *id) == ours.end()) {
+        s.result.notes.push_back(fmt::format(
+            "replaced the image's SSH host key {} (not one aplspawn made for {})", pub,
+            s.spec.hostname));
+        return std::nullopt;
+    }
+    return id;
+}
+
+// ssh-keygen for each type at once (RSA takes most of the time), into dir.
+void generate(const std::vector<std::string>& types, const std::filesystem::path& dir,
+              const std::string& hostname) {
+    std::vector<std::future<sys::RunResult>> runs;
+    for (const auto& type : types) {
+        std::vector<std::string> argv{"ssh-keygen", "-q", "-t", type, "-N", "", "-C",
+                                      "root@" + hostname, "-f",
+                                      (dir / fmt::format("ssh_host_{}_key", type)).string()};
+        runs.push_back(std::async(std::launch::async, [argv] {
+            sys::RunOptions o;
+            o.timeout = std::chrono::seconds(60);
+            return sys::run(argv, o);
+        }));
+    }
+    std::optional<Error> failed;
+    for (size_t i = 0; i < runs.size(); ++i) {
+        try {
+            auto r = runs[i].get();
+            if (!r.ok() && !failed)
+                failed = Error(fmt::format("ssh-keygen -t {} failed ({}): {}", types[i],
+                                           r.describe(), r.err));
+        } catch (Error& e) {
+            if (!failed) failed = std::move(e);
+        }
+    }
+    if (failed) throw std::move(*failed);
+}
+
+}  // namespace
+
+void provision_host_keys(Step& s) {
+    const auto& root = s.root;
+    s.note(root.ensure_dir("/etc/ssh"), "created /etc/ssh");
+
+    std::vector<std::string> ids(host_key_types().size());
+    std::vector<std::string> missing;
+    for (size_t i = 0; i < host_key_types().size(); ++i) {
+        const auto& type = host_key_types()[i];
+        if (auto id = kept_key(s, type)) {
+            ids[i] = *id;
+            s.note(root.set_attrs(key_path(type), {0600, {}}), "set mode of " + key_path(type));
+            s.note(root.set_attrs(key_path(type) + ".pub", {0644, {}}),
+                   "set mode of " + key_path(type) + ".pub");
+        } else {
+            missing.push_back(type);
+        }
+    }
+
+    if (!missing.empty()) {
+        HostTempDir tmp;
+        generate(missing, tmp.path(), s.spec.hostname);
+        for (const auto& type : missing) {
+            const std::string name = fmt::format("ssh_host_{}_key", type);
+            const std::string priv = sys::read_file(tmp.path() / name);
+            const std::string pub = sys::read_file(tmp.path() / (name + ".pub"));
+            auto id = text::public_key_id(pub);
+            if (!id) throw Error(fmt::format("ssh-keygen -t {}: no public key in {}.pub", type, name));
+            root.write_file(key_path(type), priv, {0600, {}});
+            root.write_file(key_path(type) + ".pub", pub, {0644, {}});
+            s.note(Change::changed, "generated " + key_path(type));
+            auto pos = std::find(host_key_types().begin(), host_key_types().end(), type);
+            ids[static_cast<size_t>(pos - host_key_types().begin())] = *id;
+        }
+    }
+
+    // Host keys of other types (DSA, say) come from the image: shared by the fleet, so gone.
+    for (const auto& name : root.list_dir("/etc/ssh")) {
+        if (!name.starts_with("ssh_host_")) continue;
+        std::string stem = name.ends_with(".pub") ? name.substr(0, name.size() - 4) : name;
+        if (!stem.ends_with("_key")) continue;
+        std::string type = stem.substr(9, stem.size() - 9 - 4);
+        if (std::find(host_key_types().begin(), host_key_types().end(), type) !=
+            host_key_types().end())
+            continue;
+        s.note(root.remove("/etc/ssh/" + name), "removed the image's /etc/ssh/" + name);
+    }
+
+    s.result.host_public_keys = ids;
+    s.record.host_keys = ids;
+}
+
+}  // namespace detail
+}  // namespace aplspawn::fleet

@@ -1,0 +1,41 @@
+// /etc/hostname, the /etc/hosts entries for the container's name, and its own machine-id.
+#include "fleet/provision_steps.hpp"
+
+#include <fmt/format.h>
+
+namespace aplspawn::fleet::detail {
+namespace {
+
+constexpr std::string_view kDefaultHosts =
+    "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n";
+
+std::string trimmed(std::string_view s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+    return std::string(s);
+}
+
+}  // namespace
+
+void provision_identity(Step& s) {
+    const auto& name = s.spec.hostname;
+    s.note(s.root.write_file("/etc/hostname", name + "\n", {0644, {}}), "wrote /etc/hostname");
+
+    auto hosts = s.root.read_file("/etc/hosts");
+    s.note(write_keeping_attrs(s.root, "/etc/hosts",
+                               text::hosts_with(hosts ? *hosts : kDefaultHosts, name, s.spec.ip),
+                               {0644, {}}),
+           "wrote /etc/hosts");
+
+    // Kept only when it is valid and the one aplspawn gave this very container: an image's
+    // baked-in id would be shared by the whole fleet.
+    std::string id;
+    if (auto st = s.root.symlink_status("/etc/machine-id"); st && S_ISREG(st->st_mode)) {
+        std::string current = trimmed(s.root.read_file("/etc/machine-id").value_or(""));
+        if (text::is_valid_machine_id(current) && current == s.previous.machine_id) id = current;
+    }
+    if (id.empty()) id = text::new_machine_id();
+    s.note(s.root.write_file("/etc/machine-id", id + "\n", {0444, {}}), "wrote /etc/machine-id");
+    s.record.machine_id = id;
+}
+
+}  // namespace aplspawn::fleet::detail
