@@ -20,8 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::chrono::seconds kStopTimeout{15};  // TimeoutStopSec of the unit
-constexpr std::chrono::seconds kAfterTerminate{5};
-constexpr std::chrono::seconds kAfterKill{10};
+constexpr std::chrono::seconds kAfterKill{5};  // nspawn tears down after its PID 1 died
 
 std::string log_pointer(const std::string& name, const std::string& unit) {
     return fmt::format("aplspawn: {} runs as the systemd unit {}; its log: journalctl -u {} "
@@ -101,15 +100,16 @@ public:
                 manager.stop_unit(unit);
             if (manager.wait_stopped(unit, grace)) return Change::changed;
 
-            // Not down in time: `machinectl terminate` (machined stops the unit), then SIGKILL to
-            // everything in the unit.
-            out::debug(fmt::format("Container {} did not stop within {} s: terminating {}",
-                                   record.name, grace.count(), unit));
-            if (ours)
+            // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace and
+            // nspawn cleans up and exits, ending the unit. Should even that hang: `machinectl
+            // terminate` and SIGKILL to everything in the unit.
+            out::debug(fmt::format("Container {} did not stop within {} s: killing it", record.name,
+                                   grace.count()));
+            if (ours) {
+                manager.kill_machine(record.name, "leader", SIGKILL);
+                if (manager.wait_stopped(unit, kAfterKill)) return Change::changed;
                 manager.terminate_machine(record.name);
-            else
-                manager.stop_unit(unit);
-            if (manager.wait_stopped(unit, kAfterTerminate)) return Change::changed;
+            }
             manager.kill_unit(unit, SIGKILL);
             if (manager.wait_stopped(unit, kAfterKill)) return Change::changed;
             throw Error(fmt::format("unit {} is still {} after SIGKILL", unit,
