@@ -150,9 +150,15 @@ TEST_CASE("inside a systemd host: a script-mode container as unit aplspawn-NAME.
     CHECK_FALSE(launcher->leader(rec).has_value());
     CHECK(launcher->stop(rec, 1s) == Change::unchanged);
 
-    // It starts again as the same unit (nothing left over blocks it), and stops again.
+    // It starts again as the same unit (nothing left over blocks it), and stops again. A drop-in
+    // for the unit's name is how limits outlive one run (docs/systemd-host.md).
+    write_file(fs::path("/etc/systemd/system") / (unit + ".d") / "50-limits.conf",
+               "[Service]\nMemoryMax=128M\nCPUQuota=50%\n");
+    REQUIRE(sys::run({"systemctl", "daemon-reload"}).ok());
     auto again = launcher->start(f.spec);
     CHECK(again.unit == unit);
+    CHECK(unit_property(unit, "MemoryMax") == std::to_string(128ull << 20));
+    CHECK(unit_property(unit, "CPUQuotaPerSecUSec") == "500ms");
     CHECK(again.nspawn_pid != rec.nspawn_pid);
     CHECK_THAT(machines(), Contains(name));
     CHECK(launcher->stop(again, 1s) == Change::changed);
