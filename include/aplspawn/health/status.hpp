@@ -1,0 +1,56 @@
+// `aplspawn status`: every check of the fleet, in the original's order. Host checks first
+// (network_checks, then storage_checks), then every container at once (bounded by `workers`),
+// each container's report handed over in name order as soon as it and those before it are done.
+// The fleet is healthy when every check passed.
+//
+// --json shape (docs/status.md): an array with one object per check, in the printed order:
+//   {"container": null | "NAME", "check": "ID", "ok": true | false, "title": "...", "detail": "..."}
+#pragma once
+
+#include "aplspawn/config.hpp"
+#include "aplspawn/health/check.hpp"
+#include "aplspawn/health/container.hpp"
+#include "aplspawn/output.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace aplspawn::health {
+
+struct StatusOptions {
+    ContainerCheckOptions container;
+    std::size_t workers = 64;  // containers checked at once
+};
+
+struct StatusReport {
+    Report host;
+    std::vector<ContainerReport> containers;
+    bool ok() const;
+};
+
+// Called on the calling thread: `host` once, then `container` once per container in name order.
+struct StatusObserver {
+    std::function<void(const Report&)> host;
+    std::function<void(const ContainerReport&)> container;
+};
+
+StatusReport run_status(const config::Config& c, const StatusOptions& options,
+                        const StatusObserver& observer = {});
+
+// Why containers cannot be reached over the bridge ("bridge nspawnd0 is down"), from the host
+// checks; "" when the bridge exists and is up.
+std::string network_problem(const config::Config& c, const Report& host);
+
+// The step lines: "‣ [ OK ] title" (with -v, the detail below it), "‣ [ FAIL ] title: detail";
+// a container's report starts with its INFO header.
+std::vector<out::Line> lines(const Report& report);
+std::vector<out::Line> lines(const ContainerReport& report);
+
+// The --json array.
+nlohmann::ordered_json to_json(const StatusReport& report);
+
+}  // namespace aplspawn::health

@@ -1,0 +1,107 @@
+#include "aplspawn/health/status.hpp"
+
+#include "aplspawn/fleet/parallel.hpp"
+#include "aplspawn/health/network.hpp"
+#include "aplspawn/health/storage.hpp"
+#include "aplspawn/sys/mount.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace aplspawn::health {
+
+namespace {
+
+bool all_ok(const Report& r) {
+    return std::all_of(r.begin(), r.end(), [](const CheckResult& c) { return c.ok; });
+}
+
+const CheckResult* find(const Report& r, std::string_view id) {
+    for (const auto& c : r)
+        if (c.check == id) return &c;
+    return nullptr;
+}
+
+}  // namespace
+
+bool StatusReport::ok() const {
+    return all_ok(host) && std::all_of(containers.begin(), containers.end(),
+                                       [](const ContainerReport& c) { return c.ok(); });
+}
+
+std::string network_problem(const config::Config& c, const Report& host) {
+    if (auto e = find(host, "bridge.exists"); e && !e->ok)
+        return fmt::format("bridge {} does not exist", c.bridge.name);
+    if (auto u = find(host, "bridge.up"); u && !u->ok) return fmt::format("bridge {} is down", c.bridge.name);
+    return "";
+}
+
+StatusReport run_status(const config::Config& c, const StatusOptions& options,
+                        const StatusObserver& observer) {
+    StatusReport report;
+    std::vector<sys::MountInfo> mounts;
+    std::string mount_error;
+    try {
+        mounts = sys::read_mountinfo();
+    } catch (const Error& e) {
+        mount_error = e.message();
+    }
+
+    report.host = network_checks(c);
+    Report storage = storage_checks(c, mounts);
+    report.host.insert(report.host.end(), storage.begin(), storage.end());
+    if (!mount_error.empty())
+        report.host.push_back({"", "mountinfo", "Reading /proc/self/mountinfo", false, mount_error});
+    if (observer.host) observer.host(report.host);
+
+    ContainerCheckOptions copts = options.container;
+    copts.network_problem = network_problem(c, report.host);
+    report.containers.resize(c.fleet.size());
+    fleet::run_ordered<ContainerReport>(
+        c.fleet.size(), options.workers,
+        [&](std::size_t i) { return check_container(c, c.fleet[i], mounts, copts); },
+        [&](std::size_t i, ContainerReport& r) {
+            report.containers[i] = std::move(r);
+            if (observer.container) observer.container(report.containers[i]);
+        });
+    return report;
+}
+
+std::vector<out::Line> lines(const Report& report) {
+    std::vector<out::Line> out;
+    for (const auto& r : report) {
+        if (r.ok) {
+            out.push_back({out::Kind::ok, r.title});
+            if (!r.detail.empty()) out.push_back({out::Kind::debug, "    " + r.detail});
+        } else {
+            out.push_back({out::Kind::fail, r.detail.empty() ? r.title : r.title + ": " + r.detail});
+        }
+    }
+    return out;
+}
+
+std::vector<out::Line> lines(const ContainerReport& report) {
+    std::vector<out::Line> out{{out::Kind::info, report.header()}};
+    auto rest = lines(report.checks);
+    out.insert(out.end(), rest.begin(), rest.end());
+    return out;
+}
+
+nlohmann::ordered_json to_json(const StatusReport& report) {
+    auto arr = nlohmann::ordered_json::array();
+    auto add = [&](const CheckResult& r) {
+        arr.push_back({{"container", r.container.empty() ? nlohmann::ordered_json(nullptr)
+                                                         : nlohmann::ordered_json(r.container)},
+                       {"check", r.check},
+                       {"ok", r.ok},
+                       {"title", r.title},
+                       {"detail", r.detail}});
+    };
+    for (const auto& r : report.host) add(r);
+    for (const auto& c : report.containers)
+        for (const auto& r : c.checks) add(r);
+    return arr;
+}
+
+}  // namespace aplspawn::health
