@@ -1,7 +1,9 @@
 #include "aplspawn/fleet/overlay.hpp"
 
+#include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/sys/fs.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,7 +126,18 @@ Change remove_overlay(const ContainerDirs& d) {
     for (int i = 0; i < 16; ++i) {
         auto mounts = sys::read_mountinfo();
         if (!sys::find_mount(mounts, d.merged)) return changed;
-        changed |= sys::unmount(d.merged);
+        try {
+            changed |= sys::unmount(d.merged, 0, std::chrono::milliseconds(500));
+        } catch (const Error& e) {
+            if (e.sys_errno() != EBUSY) throw;
+            // Busy with the container stopped: a helper an interrupted run left working in the
+            // root (its provisioning). It has no business there any more.
+            auto users = processes_using(d.merged);
+            if (users.empty()) throw;
+            for (const auto& p : users) send_signal(p, SIGKILL);
+            for (const auto& p : users) wait_gone(p, std::chrono::seconds(5));
+            changed |= sys::unmount(d.merged);
+        }
     }
     throw Error(fmt::format("unmount {}: still mounted after 16 unmounts", d.merged.string()));
 }

@@ -185,6 +185,30 @@ std::vector<NspawnProcess> list_nspawn_processes() {
     return out;
 }
 
+std::vector<ProcessRef> processes_using(const fs::path& dir) {
+    std::vector<ProcessRef> out;
+    const std::string d = dir.string();
+    auto inside = [&](const std::string& p) {
+        return p == d || (p.size() > d.size() && p.compare(0, d.size(), d) == 0 && p[d.size()] == '/');
+    };
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return out;
+    const pid_t self = ::getpid();
+    while (dirent* e = ::readdir(proc)) {
+        auto pid = parse_pid(e->d_name);
+        if (!pid || *pid == self) continue;
+        std::error_code ec;
+        for (const char* link : {"root", "cwd"}) {
+            auto target = fs::read_symlink(fmt::format("/proc/{}/{}", *pid, link), ec);
+            if (ec || !inside(target.string())) continue;
+            if (auto ref = process_ref(*pid)) out.push_back(*ref);
+            break;
+        }
+    }
+    ::closedir(proc);
+    return out;
+}
+
 bool send_signal(const ProcessRef& p, int sig) {
     sys::UniqueFd fd = open_pidfd(p);
     if (!fd) return false;

@@ -45,6 +45,10 @@ std::vector<NspawnProcess> list_nspawn_processes();
 // Parses a NUL-separated command line; nullopt unless it is systemd-nspawn with both options.
 std::optional<NspawnProcess> parse_nspawn_cmdline(std::string_view cmdline);
 
+// Processes whose root directory or working directory is `dir` or lies below it (a helper an
+// interrupted run left working in a container root, e.g. chroot'ed), excluding ourselves.
+std::vector<ProcessRef> processes_using(const fs::path& dir);
+
 // Sends sig if the process is still the one referenced. false when it is gone (or was replaced).
 bool send_signal(const ProcessRef& p, int sig);
 
