@@ -174,13 +174,20 @@ std::vector<NspawnProcess> list_nspawn_processes() {
         out.push_back(std::move(*n));
     }
     ::closedir(d);
-    // nspawn's own children carry its command line until they exec (the container's PID 1
-    // included): only processes whose parent is not one of them are containers' nspawns.
+    // nspawn's own children carry its command line until they exec. The container's PID 1
+    // (nspawn's inner child) lives in a pid namespace of its own, nested in ours: it is never a
+    // container's nspawn, even in the moment its first parent (the outer child) has exited and
+    // it is not yet reparented. The outer child is always a child of its nspawn.
+    int own_levels = 0;
+    innermost_pid(::getpid(), &own_levels);
     std::vector<pid_t> pids;
     for (const auto& n : out) pids.push_back(n.process.pid);
     std::erase_if(out, [&](const NspawnProcess& n) {
+        int levels = 0;
+        if (!innermost_pid(n.process.pid, &levels)) return true;  // gone meanwhile
+        if (own_levels > 0 && levels > own_levels) return true;
         auto parent = parent_of(n.process.pid);
-        return parent && std::find(pids.begin(), pids.end(), *parent) != pids.end();
+        return !parent || std::find(pids.begin(), pids.end(), *parent) != pids.end();
     });
     return out;
 }

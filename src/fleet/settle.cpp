@@ -29,8 +29,7 @@ Outcome settle(const config::Config& c, const StateDir& state, const ContainerVi
             r.mode = c.common.mode() == config::StartMode::boot ? "boot" : "script";
             r.nspawn_pid = s.process.pid;
             r.nspawn_start_time = s.process.start_time;
-            detached->stop(r, 10s);
-            note(what);
+            if (detached->stop(r, 10s) == Change::changed) note(what);
         }
         if (v.record && !v.running) {
             // The process is gone; its container may not be (nspawn killed alone).
