@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <exception>
@@ -40,6 +41,17 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
     return s;
+}
+
+const char* env_nonempty(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+}
+
+// CURL_CA_BUNDLE, else SSL_CERT_FILE: a file of trusted CA certificates (PEM).
+const char* ca_bundle_from_env() {
+    if (const char* v = env_nonempty("CURL_CA_BUNDLE")) return v;
+    return env_nonempty("SSL_CERT_FILE");
 }
 
 // The headers of the last response (those of redirects are forgotten).
@@ -91,6 +103,9 @@ public:
         set(CURLOPT_HEADERFUNCTION, on_header);
         set(CURLOPT_HEADERDATA, &headers_);
         // Proxies: libcurl reads http_proxy, https_proxy and no_proxy from the environment.
+        // Trusted CAs: the system's, or those named as the curl tool and OpenSSL read them.
+        if (const char* bundle = ca_bundle_from_env()) set(CURLOPT_CAINFO, bundle);
+        if (const char* dir = env_nonempty("SSL_CERT_DIR")) set(CURLOPT_CAPATH, dir);
     }
     ~Easy() {
         curl_slist_free_all(list_);

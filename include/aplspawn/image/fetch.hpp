@@ -2,7 +2,8 @@
 // (SHA256SUMS) and a streamed, resumable download.
 //
 // Every request follows redirects (to http/https only), verifies TLS peers and host names,
-// takes proxies from the environment (http_proxy, https_proxy, no_proxy), gives up on a
+// takes proxies from the environment (http_proxy, https_proxy, no_proxy) and extra trusted CAs
+// too (CURL_CA_BUNDLE or SSL_CERT_FILE, SSL_CERT_DIR), gives up on a
 // connection after connect_timeout and on a transfer slower than low_speed_bytes per second
 // for low_speed_time, and retries transient failures (connection reset, timeout, a dropped
 // body, HTTP 5xx/408/429) a bounded number of times with a doubling pause. Anything else (404,
