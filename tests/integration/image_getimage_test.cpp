@@ -274,6 +274,39 @@ TEST_CASE("getimage: an unknown host fails at once, naming the URL", "[image]") 
     CHECK(env.store_files().empty());
 }
 
+TEST_CASE("getimage verifies TLS: a self-signed server is refused, a trusted one works", "[image]") {
+    Env env;
+    const std::string content = random_bytes(1u << 20, 22);
+    env.publish(kName, content);
+    const fs::path cert = env.scratch / "cert.pem", key = env.scratch / "key.pem";
+    sys::run_checked({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                      "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.string(),
+                      "-out", cert.string()});
+    testing::HttpServer http(env.repo, env.scratch, {"--tls", cert.string(), key.string()});
+    const std::string base = "https://127.0.0.1:" + std::to_string(http.port());
+    env.configure_repo(base);
+
+    auto r = env.getimage();
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(count(r.err, "‣ [ FAIL ]") == 1);
+    CHECK(r.err.find("‣ [ FAIL ] Executing prechecks for image download: " + base + "/" + kName + ": ") !=
+          std::string::npos);
+    CHECK(r.err.find("self-signed certificate") != std::string::npos);
+    CHECK(r.err.find("retrying") == std::string::npos);
+    CHECK(http.requests().empty());  // no request got through the handshake
+    CHECK(env.store_files().empty());
+
+    // The same server, its certificate trusted (CURL_CA_BUNDLE, as a user's own CA would be).
+    sys::RunOptions o;
+    o.timeout = 120s;
+    o.env = {"NO_COLOR=1", "CURL_CA_BUNDLE=" + cert.string()};
+    auto trusted = sys::run({testing::aplspawn_binary().string(), "-c", env.cfg.string(), "-o", "getimage"}, o);
+    INFO(trusted.err);
+    REQUIRE(trusted.exit_code == 0);
+    CHECK(sys::read_file(env.current()) == content);
+}
+
 TEST_CASE("getimage: a connection dropped mid-body is resumed with Range in the same run", "[image]") {
     Env env;
     const std::string content = random_bytes(4u << 20, 4);
@@ -561,6 +594,21 @@ TEST_CASE("getimage decompresses xz, zstd and gzip images while downloading", "[
         CHECK(env.store_files().size() == 3);  // NAME, the version and its record
         CHECK(env.getimage().err.find("already up to date") != std::string::npos);
     }
+}
+
+TEST_CASE("getimage: a corrupt compressed image fails and leaves nothing behind", "[image]") {
+    Env env;
+    // Not xz at all (an error page saved under the image's name, say), and no checksum to catch it.
+    testing::write_file(env.repo / (kName + ".xz"), "<html>" + std::string(1u << 20, '.') + "</html>\n");
+    testing::HttpServer http(env.repo, env.scratch);
+    env.configure(fmt::format("  url: {}\n", http.url(kName + ".xz")));
+    auto r = env.getimage();
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(count(r.err, "‣ [ FAIL ]") == 1);
+    CHECK(r.err.find("‣ [ FAIL ] Downloading image " + kName + ": decompress " + http.url(kName + ".xz") +
+                     ": xz: not xz data") != std::string::npos);
+    CHECK(env.store_files().empty());
 }
 
 TEST_CASE("getimage: an image in use by a loop device stays, the new version goes beside it", "[image]") {

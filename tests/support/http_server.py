@@ -11,6 +11,7 @@ misbehaviour tests need:
   --rate BYTES        send at most BYTES per second (a slow server)
   --fail-first N      answer the first N requests with --fail-status (default 503)
   --no-validators     send neither ETag nor Last-Modified
+  --tls CERT KEY      speak HTTPS with this certificate and key (PEM files)
 
 Paths under /redirect/ answer 302 to the same path without that prefix. --log FILE gets, per
 request, a line {"event": "start", "id": N} when it arrives and one JSON line when it is done
@@ -244,6 +245,7 @@ def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--no-validators", action="store_true")
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = p.parse_args()
     if args.bind not in ("127.0.0.1", "::1", "localhost"):
         sys.exit("http_server.py: loopback only")
@@ -251,6 +253,11 @@ def main():
     Handler.state = State(args)
     server = http.server.ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % server.server_address[1])
