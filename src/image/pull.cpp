@@ -51,10 +51,10 @@ void check_space(const Store& store, std::uint64_t remaining, std::uint64_t size
         mebibytes(remaining), mebibytes(margin)));
 }
 
-// The download's receiving end: the published bytes go to .partial/NAME.part (written by the
-// receiving thread) and through the SHA-256 (on the pipeline's worker thread, beside the
-// network); a compressed image is also decompressed there into .partial/NAME.unpack and hashed
-// again, to name its version.
+// The download's receiving end: the receiving thread only copies the published bytes into the
+// pipeline; one of its threads writes them to .partial/NAME.part, another puts them through the
+// SHA-256 (both beside the network). A compressed image is also decompressed on the hashing
+// thread into .partial/NAME.unpack and hashed again, to name its version.
 class Download final : public BodySink {
 public:
     Download(const Store& store, const Prechecks& p, const PullEvents& ev)
@@ -64,10 +64,12 @@ public:
             content_hash_.update(b);
             unpack_.write(b);
         };
-        pipe_ = std::make_unique<BlockPipeline>([this](std::span<const unsigned char> b) {
-            raw_hash_.update(b);
-            decompress(b);
-        });
+        pipe_ = std::make_unique<BlockPipeline>(std::vector<BlockPipeline::Consumer>{
+            [this](std::span<const unsigned char> b) { raw_.write(b); },
+            [this](std::span<const unsigned char> b) {
+                raw_hash_.update(b);
+                decompress(b);
+            }});
     }
 
     // Opens the partial download: continues one that precheck found resumable (hashing its bytes
@@ -83,8 +85,11 @@ public:
             raw_ = sys::OutputFile::append(store_.partial_path());
             if (raw_.size() != keep) raw_.truncate(keep);
             if (dec_) unpack_ = sys::OutputFile::create(store_.unpack_path());
-            sys::read_blocks(store_.partial_path(), keep, kReadBlock,
-                             [&](std::span<const unsigned char> b) { pipe_->push(b); });
+            // The bytes already there are hashed (and decompressed) once, here: nothing to write.
+            sys::read_blocks(store_.partial_path(), keep, kReadBlock, [&](std::span<const unsigned char> b) {
+                raw_hash_.update(b);
+                decompress(b);
+            });
             position_ = keep;
             resumed_from_ = keep;
         } else {
@@ -117,7 +122,6 @@ public:
     }
 
     void write(std::span<const unsigned char> data) override {
-        raw_.write(data);
         pipe_->push(data);
         position_ += data.size();
         if (ev_.progress) ev_.progress(position_, total_);
@@ -162,9 +166,15 @@ public:
         return d;
     }
 
-    // After a failure: closes the files (their content stays for remove or resume).
+    // After a failure: lets what was received reach the file (unless the pipeline itself
+    // failed), stops the pipeline's threads and closes the files (their content stays for
+    // remove or resume).
     void abandon() {
-        pipe_.reset();  // stops the worker before its files close
+        try {
+            pipe_->drain();
+        } catch (...) {
+        }
+        pipe_.reset();  // stops the threads before their files close
         try {
             if (raw_.is_open()) raw_.close();
             if (unpack_.is_open()) unpack_.close();
@@ -175,6 +185,8 @@ public:
     bool discard() const { return discard_; }
     bool restarted() const { return restarted_; }
     std::uint64_t position() const { return position_; }
+    // Bytes in .partial/NAME.part (after abandon(): what a next run can resume from).
+    std::uint64_t kept() const { return raw_.size(); }
     std::uint64_t resumed_from() const { return resumed_from_; }
     std::optional<std::uint64_t> total() const { return total_; }
 
@@ -363,9 +375,9 @@ PullResult pull(const Prechecks& p, const PullEvents& ev) {
             throw;
         }
         store.remove_unpack();
-        if (d.position() > 0)
+        if (d.kept() > 0)
             throw Error(fmt::format("{}; the partial download ({}) is kept and resumes on the next run",
-                                    e.message(), mebibytes(d.position())),
+                                    e.message(), mebibytes(d.kept())),
                         e.exit_code(), err);
         store.remove_partial();
         throw;

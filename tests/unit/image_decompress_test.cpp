@@ -9,6 +9,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <random>
 #include <string>
 #include <vector>
@@ -176,6 +179,65 @@ TEST_CASE("the block pipeline consumes every byte in order on its worker", "[ima
         CHECK(seen == data);
         CHECK(worker != std::this_thread::get_id());
     }
+}
+
+TEST_CASE("every consumer of the block pipeline sees every byte in order, on its own thread", "[image]") {
+    Bytes fast_seen, slow_seen;
+    std::thread::id fast_thread, slow_thread;
+    std::atomic<bool> changed_under_reader = false;  // (Catch2 assertions stay on this thread)
+    {
+        BlockPipeline p({[&](std::span<const unsigned char> b) {
+                             fast_thread = std::this_thread::get_id();
+                             fast_seen.insert(fast_seen.end(), b.begin(), b.end());
+                         },
+                         [&](std::span<const unsigned char> b) {
+                             slow_thread = std::this_thread::get_id();
+                             // Slower than the other: a block must not be refilled while this
+                             // consumer still reads it.
+                             Bytes copy(b.begin(), b.end());
+                             std::this_thread::sleep_for(std::chrono::microseconds(200));
+                             if (!std::equal(copy.begin(), copy.end(), b.begin())) changed_under_reader = true;
+                             slow_seen.insert(slow_seen.end(), b.begin(), b.end());
+                         }},
+                        1000, 3);
+        Bytes data = sample(200000);
+        std::size_t at = 0, step = 1;
+        while (at < data.size()) {
+            std::size_t n = std::min(data.size() - at, step);
+            p.push({data.data() + at, n});
+            at += n;
+            step = step * 5 % 3001 + 1;
+        }
+        p.drain();
+        CHECK(fast_seen == data);
+        CHECK(slow_seen == data);
+        CHECK_FALSE(changed_under_reader);
+        CHECK(fast_thread != slow_thread);
+        CHECK(fast_thread != std::this_thread::get_id());
+        CHECK(slow_thread != std::this_thread::get_id());
+    }
+}
+
+TEST_CASE("one consumer failing stops the others and reaches the pushing thread once", "[image]") {
+    std::atomic<std::size_t> written = 0, hashed = 0;
+    BlockPipeline p({[&](std::span<const unsigned char> b) {
+                         written += b.size();
+                         if (written > 5000) throw Error("write /x: No space left on device", Exit::failed, ENOSPC);
+                     },
+                     [&](std::span<const unsigned char> b) { hashed += b.size(); }},
+                    1000, 2);
+    Bytes block(1000, 1);
+    try {
+        for (int i = 0; i < 100; ++i) p.push(block);
+        p.drain();
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK(e.sys_errno() == ENOSPC);
+    }
+    CHECK(written <= 7000);
+    CHECK(hashed <= 9000);
+    // Later calls fail too (the download is over), without the original error.
+    CHECK_THROWS_WITH(p.drain(), Catch::Contains("stopped after an earlier error"));
 }
 
 TEST_CASE("an error on the pipeline's worker comes back to the pushing thread", "[image]") {
