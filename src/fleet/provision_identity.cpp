@@ -20,7 +20,11 @@ void provision_identity(Step& s) {
     const auto& name = s.spec.hostname;
     s.note(s.root.write_file("/etc/hostname", name + "\n", {0644, {}}), "wrote /etc/hostname");
 
-    auto hosts = s.root.read_file("/etc/hosts");
+    // The image's lines are kept from a regular file only: a symlink there is replaced by a
+    // fresh file, and whatever it points at is never copied into a world-readable one.
+    std::optional<std::string> hosts;
+    if (auto st = s.root.symlink_status("/etc/hosts"); st && S_ISREG(st->st_mode))
+        hosts = s.root.read_file("/etc/hosts");
     s.note(write_keeping_attrs(s.root, "/etc/hosts",
                                text::hosts_with(hosts ? *hosts : kDefaultHosts, name, s.spec.ip),
                                {0644, {}}),

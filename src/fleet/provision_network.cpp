@@ -44,7 +44,13 @@ void provision_resolver(Step& s) {
     if (s.spec.dns) {
         content = text::resolv_conf_for(*s.spec.dns);
     } else if (s.spec.host_resolv) {
-        std::string host = sys::read_file("/etc/resolv.conf");
+        auto host_file = sys::read_file_if_exists("/etc/resolv.conf");
+        if (!host_file) {
+            s.result.notes.push_back("cntCommon.bindHostResolve: the host has no "
+                                     "/etc/resolv.conf; the image's is kept");
+            return;
+        }
+        std::string host = std::move(*host_file);
         if (text::is_resolved_stub(host)) {
             // The stub listens on the host's loopback, which a container cannot reach.
             if (auto upstream = sys::read_file_if_exists("/run/systemd/resolve/resolv.conf"))

@@ -126,7 +126,10 @@ void provision_user(Step& s) {
     s.note(root.ensure_dir(ssh_dir, {0700, owner}), fmt::format("created {}", ssh_dir));
     s.note(root.set_attrs(ssh_dir, {0700, owner}), fmt::format("set owner and mode of {}", ssh_dir));
     const std::string keys = ssh_dir + "/authorized_keys";
-    auto existing = root.read_file(keys);
+    // Keys already there are kept only from a regular file: a symlink in the image (to
+    // /etc/shadow, say) is replaced, and what it points at never lands in a file the user owns.
+    std::optional<std::string> existing;
+    if (auto st = root.symlink_status(keys); st && S_ISREG(st->st_mode)) existing = root.read_file(keys);
     s.note(root.write_file(keys, text::authorized_keys_with(existing.value_or(""), s.spec.authorized_key),
                            {0600, owner}),
            fmt::format("wrote {}", keys));
