@@ -4,6 +4,7 @@
 #include "aplspawn/fleet/launch.hpp"
 
 #include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 
@@ -11,6 +12,7 @@
 #include <fmt/ranges.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <ctime>
 
@@ -49,7 +51,18 @@ public:
             o.log_file = spec.log_file;
         }
         o.new_session = true;  // not killed with our terminal; survives aplspawn itself
-        sys::Child child = sys::spawn(argv, o);
+        // A cgroup of its own (sys/cgroup.hpp): without one, every container's systemd would
+        // share, and fight over, the cgroup aplspawn runs in.
+        const std::string cgroup = fmt::format("aplspawn/{}.{}", spec.name, unique_suffix());
+        std::vector<sys::UniqueFd> cgroup_fds = sys::create_cgroups(cgroup);
+        for (const auto& fd : cgroup_fds) o.cgroup_procs.push_back(fd.get());
+        sys::Child child;
+        try {
+            child = sys::spawn(argv, o);
+        } catch (...) {
+            sys::remove_cgroup(cgroup);
+            throw;
+        }
 
         ContainerRecord r;
         r.name = spec.name;
@@ -57,6 +70,7 @@ public:
         r.mode = spec.mode == config::StartMode::boot ? "boot" : "script";
         r.launcher = kind();
         r.nspawn_pid = child.pid();
+        r.cgroup = cgroup;
         auto ref = process_ref(child.pid());
         if (!ref) {
             // Gone already: collect its status for the message (the log says why).
@@ -79,6 +93,23 @@ public:
     }
 
     Change stop(const ContainerRecord& r, std::chrono::seconds grace) override {
+        std::string cgroup = r.cgroup;
+        if (cgroup.empty() && alive(ProcessRef{r.nspawn_pid, r.nspawn_start_time}))
+            cgroup = sys::cgroup_of(r.nspawn_pid);  // a stray: where we put it
+        Change c = stop_processes(r, grace);
+        if (cgroup.starts_with("/")) cgroup.erase(0, 1);
+        if (cgroup.starts_with(fmt::format("aplspawn/{}.", r.name))) sys::remove_cgroup(cgroup);
+        return c;
+    }
+
+private:
+    static std::string unique_suffix() {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        return fmt::format("{}{:09}.{}", ts.tv_sec, ts.tv_nsec, ::getpid());
+    }
+
+    Change stop_processes(const ContainerRecord& r, std::chrono::seconds grace) {
         ProcessRef nspawn{r.nspawn_pid, r.nspawn_start_time};
         ProcessRef lead{r.leader_pid, r.leader_start_time};
         bool nspawn_up = alive(nspawn);

@@ -34,6 +34,7 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         r.mode = j.value("mode", "");
         r.launcher = j.value("launcher", "");
         r.unit = j.value("unit", "");
+        r.cgroup = j.value("cgroup", "");
         r.nspawn_pid = j.value("nspawn_pid", 0);
         r.nspawn_start_time = j.value("nspawn_start_time", std::uint64_t{0});
         r.leader_pid = j.value("leader_pid", 0);
@@ -56,6 +57,7 @@ void StateDir::save(const ContainerRecord& r) const {
               {"mode", r.mode},
               {"launcher", r.launcher},
               {"unit", r.unit},
+              {"cgroup", r.cgroup},
               {"nspawn_pid", r.nspawn_pid},
               {"nspawn_start_time", r.nspawn_start_time},
               {"leader_pid", r.leader_pid},

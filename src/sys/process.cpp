@@ -309,6 +309,14 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
     if (pid == 0) {
         if (options.new_session) ::setsid();
+        for (int fd : options.cgroup_procs) {
+            if (::write(fd, "0", 1) != 1) {
+                int err = errno;
+                ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
+                (void)ignored;
+                ::_exit(127);
+            }
+        }
         if (::dup2(null_in.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0) {
             int err = errno;
             ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);

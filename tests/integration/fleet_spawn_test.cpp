@@ -7,11 +7,14 @@
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/fleet/ssh.hpp"
+#include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/loop.hpp"
 #include "aplspawn/sys/mount.hpp"
 #include "integration/fleet_support.hpp"
 
 #include <signal.h>
+
+#include <set>
 
 using namespace aplspawn;
 using namespace aplspawn::testing;
@@ -85,6 +88,16 @@ TEST_CASE("spawn boots a fleet that answers SSH; spawn twice; stop keeps data; s
         // Strict checking against the fleet's known_hosts: its lines are this container's keys.
         CHECK_THAT(sys::read_file(e.state.known_hosts()), Catch::Contains(ip + " ssh-ed25519 "));
     }
+    // Each container's systemd has a cgroup of its own (none is handed out without systemd).
+    std::set<std::string> cgroups;
+    for (const auto& ct : e.c.fleet) {
+        auto r = e.state.load(ct.name);
+        REQUIRE(r);
+        auto cg = sys::cgroup_of(r->leader_pid);
+        CHECK_THAT(cg, Catch::Contains("/aplspawn/" + ct.name + "."));
+        cgroups.insert(cg);
+    }
+    CHECK(cgroups.size() == e.c.fleet.size());
     REQUIRE(e.ssh("10.77.0.10", {"echo kept > ~/data.txt"}).ok());
     auto rec = e.state.load("aplspawn10");
     REQUIRE(rec);
@@ -105,6 +118,7 @@ TEST_CASE("spawn boots a fleet that answers SSH; spawn twice; stop keeps data; s
                              Catch::Contains("Umounting lower overlayFS layer"));
     check_nothing_left(e);
     CHECK(eventually([&] { return !sys::loop_status(loop); }));
+    for (const auto& root : sys::systemd_cgroup_mounts()) CHECK_FALSE(fs::exists(root / "aplspawn"));
     // Halted cleanly by its own systemd, not killed: well within the default grace time.
     CHECK_THAT(sys::read_file(e.state.log_path("aplspawn10")), Catch::Contains("Halting") ||
                                                                  Catch::Contains("reboot: System halted") ||

@@ -30,6 +30,7 @@ struct ContainerRecord {
     std::string mode;      // "boot" | "script"
     std::string launcher;  // "detached" (no systemd on the host) | "systemd"
     std::string unit;      // systemd unit name when launcher == "systemd"
+    std::string cgroup;    // detached: its cgroup ("aplspawn/NAME.ID" below each systemd hierarchy)
     pid_t nspawn_pid = 0;  // the systemd-nspawn process
     std::uint64_t nspawn_start_time = 0;  // /proc/PID/stat starttime: guards against pid reuse
     pid_t leader_pid = 0;  // the container's PID 1 as seen from the host (init or startupScript)

@@ -45,6 +45,8 @@ struct SpawnOptions {
     std::vector<std::string> env;
     std::filesystem::path log_file;  // stdout+stderr appended here; empty: /dev/null
     bool new_session = true;         // setsid(): not killed with our terminal's process group
+    // cgroup.procs files (sys/cgroup.hpp) the child moves itself into before exec.
+    std::vector<int> cgroup_procs;
 };
 
 // A started child. Destruction kills (SIGKILL) and reaps it unless release()d: a launch that
