@@ -9,7 +9,7 @@ namespace aplspawn::health {
 Leader find_leader(const std::string& name, const std::optional<fleet::ContainerRecord>& record) {
     Leader l;
     if (!record) {
-        l.problem = fmt::format("container {} is not running (never started: no state record)", name);
+        l.problem = fmt::format("container {} is not running (no state record: stopped, or never started)", name);
         return l;
     }
     const auto& r = *record;

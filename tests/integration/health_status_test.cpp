@@ -233,5 +233,5 @@ TEST_CASE("status and pids with nothing started: every container fails, fast", "
     auto p = testing::aplspawn({"-c", (t / "aplspawn.yaml").string(), "pids"});
     CHECK(p.exit_code == 1);
     CHECK(p.out.empty());
-    CHECK_THAT(p.err, Catch::Contains("container aplspawn12 is not running (never started: no state record)"));
+    CHECK_THAT(p.err, Catch::Contains("container aplspawn12 is not running (no state record: stopped, or never started)"));
 }
