@@ -7,9 +7,6 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
-#include <system_error>
-
 namespace aplspawn::fleet {
 namespace detail {
 
@@ -22,20 +19,6 @@ Change write_keeping_attrs(const sys::RootFs& root, std::string_view path,
     if (auto st = root.symlink_status(path); st && S_ISREG(st->st_mode))
         attrs = {static_cast<mode_t>(st->st_mode & 07777), {st->st_uid, st->st_gid}};
     return root.write_file(path, content, attrs);
-}
-
-HostTempDir::HostTempDir() {
-    std::error_code ec;
-    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
-    if (ec) base = "/tmp";
-    std::string tmpl = (base / "aplspawn-provision.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw_errno(fmt::format("create temporary directory in {}", base.string()));
-    path_ = tmpl;
-}
-
-HostTempDir::~HostTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace detail

@@ -1,10 +1,16 @@
-// Fresh SSH host keys for every container: generated on the host with ssh-keygen in a private
-// temporary directory, written into the root's /etc/ssh (private 0600, public 0644, root).
+// Fresh SSH host keys for every container: generated with the host's ssh-keygen into a private
+// (0700) staging directory inside the container's own /etc/ssh, then written into place (private
+// 0600, public 0644, root). ssh-keygen is given the staging directory as /proc/PID/fd/N, so it
+// writes into exactly that directory whatever symlinks the image holds; and no private key ever
+// sits in a host directory (/tmp), where an interrupted run (kill -9) would leave it behind. A
+// staging directory an interrupted run left in the container is removed by the next provision.
 // Keys aplspawn gave this very container (its record) are kept on respawn; any others (an image
 // built once carries one set, which a fleet would share) are replaced or removed.
-#include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 #include "fleet/provision_steps.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -24,8 +30,39 @@ const std::vector<std::string>& host_key_types() {
 namespace detail {
 namespace {
 
+constexpr std::string_view kStaging = "/etc/ssh/.aplspawn-keygen";
+
 std::string key_path(const std::string& type) {
     return fmt::format("/etc/ssh/ssh_host_{}_key", type);
+}
+
+// Removes the staging directory (and the files in it) when it is there. Only a real directory
+// is emptied: a symlink by that name is removed itself, never followed.
+Change remove_staging(const sys::RootFs& root) {
+    auto st = root.symlink_status(kStaging);
+    if (!st) return Change::unchanged;
+    if (S_ISDIR(st->st_mode))
+        for (const auto& name : root.list_dir(kStaging)) root.remove(fmt::format("{}/{}", kStaging, name));
+    return root.remove_empty_dir(kStaging);
+}
+
+// The staging directory, freshly made (0700 root), open.
+sys::UniqueFd make_staging(const sys::RootFs& root) {
+    if (root.ensure_dir(kStaging, {0700, {}}) != Change::changed)
+        throw Error(fmt::format("create {}: it appeared while being made", kStaging));
+    return root.open_directory(kStaging);
+}
+
+// A host path naming exactly the directory `dir` holds, for a child process.
+std::string proc_path(const sys::UniqueFd& dir) {
+    std::string p = fmt::format("/proc/{}/fd/{}", ::getpid(), dir.get());
+    struct ::stat by_path {}, by_fd {};
+    if (::stat(p.c_str(), &by_path) < 0 || ::fstat(dir.get(), &by_fd) < 0 ||
+        by_path.st_dev != by_fd.st_dev || by_path.st_ino != by_fd.st_ino)
+        throw Error(fmt::format("generate SSH host keys: {} does not show the staging directory "
+                                "(is /proc this process's own?)",
+                                p));
+    return p;
 }
 
 bool is_regular(const sys::RootFs& root, const std::string& path) {
@@ -49,14 +86,14 @@ std::optional<std::string> kept_key(Step& s, const std::string& type) {
     return id;
 }
 
-// ssh-keygen for each type at once (RSA takes most of the time), into dir.
-void generate(const std::vector<std::string>& types, const std::filesystem::path& dir,
+// ssh-keygen for each type at once (RSA takes most of the time), into dir (a host path).
+void generate(const std::vector<std::string>& types, const std::string& dir,
               const std::string& hostname) {
     std::vector<std::future<sys::RunResult>> runs;
     for (const auto& type : types) {
         std::vector<std::string> argv{"ssh-keygen", "-q", "-t", type, "-N", "", "-C",
                                       "root@" + hostname, "-f",
-                                      (dir / fmt::format("ssh_host_{}_key", type)).string()};
+                                      fmt::format("{}/ssh_host_{}_key", dir, type)};
         runs.push_back(std::async(std::launch::async, [argv] {
             sys::RunOptions o;
             o.timeout = std::chrono::seconds(60);
@@ -97,21 +134,32 @@ void provision_host_keys(Step& s) {
         }
     }
 
+    // Left by an interrupted run (its keys were never recorded): gone.
+    s.note(remove_staging(root), fmt::format("removed {} (left by an interrupted run)", kStaging));
     if (!missing.empty()) {
-        HostTempDir tmp;
-        generate(missing, tmp.path(), s.spec.hostname);
-        for (const auto& type : missing) {
-            const std::string name = fmt::format("ssh_host_{}_key", type);
-            const std::string priv = sys::read_file(tmp.path() / name);
-            const std::string pub = sys::read_file(tmp.path() / (name + ".pub"));
-            auto id = text::public_key_id(pub);
-            if (!id) throw Error(fmt::format("ssh-keygen -t {}: no public key in {}.pub", type, name));
-            root.write_file(key_path(type), priv, {0600, {}});
-            root.write_file(key_path(type) + ".pub", pub, {0644, {}});
-            s.note(Change::changed, "generated " + key_path(type));
-            auto pos = std::find(host_key_types().begin(), host_key_types().end(), type);
-            ids[static_cast<size_t>(pos - host_key_types().begin())] = *id;
+        sys::UniqueFd staging = make_staging(root);
+        try {
+            generate(missing, proc_path(staging), s.spec.hostname);
+            for (const auto& type : missing) {
+                const std::string name = fmt::format("{}/ssh_host_{}_key", kStaging, type);
+                const std::string priv = root.read_file(name).value_or("");
+                const std::string pub = root.read_file(name + ".pub").value_or("");
+                auto id = text::public_key_id(pub);
+                if (!id) throw Error(fmt::format("ssh-keygen -t {}: no public key in {}.pub", type, name));
+                root.write_file(key_path(type), priv, {0600, {}});
+                root.write_file(key_path(type) + ".pub", pub, {0644, {}});
+                s.note(Change::changed, "generated " + key_path(type));
+                auto pos = std::find(host_key_types().begin(), host_key_types().end(), type);
+                ids[static_cast<size_t>(pos - host_key_types().begin())] = *id;
+            }
+        } catch (...) {
+            try {
+                remove_staging(root);
+            } catch (const Error&) {  // the first error is the one to report
+            }
+            throw;
         }
+        remove_staging(root);
     }
 
     // Host keys of other types (DSA, say) come from the image: shared by the fleet, so gone.

@@ -3,7 +3,7 @@
 //   provision_user.cpp       group, user, passwords, home, ~/.ssh/authorized_keys
 //   provision_sudo.cpp       /etc/sudoers.d drop-in (visudo-checked), sudoers includedir
 //   provision_network.cpp    /etc/resolv.conf; networkd file for host0
-//   provision_host_keys.cpp  fresh SSH host keys (ssh-keygen on the host, private temp dir)
+//   provision_host_keys.cpp  fresh SSH host keys (the host's ssh-keygen, into the root's /etc/ssh)
 //   provision_units.cpp      the boot profile's masked units
 // Every step reads and writes only through sys::RootFs.
 #pragma once
@@ -43,19 +43,5 @@ void provision_boot_profile(Step& s);
 // root:shadow 0640, say); `fallback` when there is none.
 Change write_keeping_attrs(const sys::RootFs& root, std::string_view path,
                            std::string_view content, const sys::FileAttrs& fallback);
-
-// A private (0700) directory on the host for files that must not be seen by others while they
-// exist (host keys being generated, the sudoers drop-in being checked); removed with its content.
-class HostTempDir {
-public:
-    HostTempDir();
-    ~HostTempDir();
-    HostTempDir(const HostTempDir&) = delete;
-    HostTempDir& operator=(const HostTempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 }  // namespace aplspawn::fleet::detail

@@ -1,7 +1,6 @@
 // Passwordless sudo for the fleet's user when the image has sudo: a drop-in in /etc/sudoers.d
 // (0440), checked with the host's visudo first, and an includedir line in /etc/sudoers when the
 // image's lacks one.
-#include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 #include "fleet/provision_accounts.hpp"
 #include "fleet/provision_steps.hpp"
@@ -13,17 +12,15 @@
 namespace aplspawn::fleet::detail {
 namespace {
 
-// visudo -c on a copy in a private directory: a drop-in with a syntax error would make the
-// container's sudo refuse to run at all.
+// visudo -c on the content, given on its stdin ("-f -"): a drop-in with a syntax error would
+// make the container's sudo refuse to run at all. No file on the host.
 void check_with_visudo(const std::string& name, const std::string& content) {
     auto visudo = sys::find_program("visudo");
     if (!visudo) return;  // the content is generated from a validated user name
-    HostTempDir tmp;
-    auto file = tmp.path() / name;
-    sys::write_file_atomic(file, content, 0440);
     sys::RunOptions o;
     o.timeout = std::chrono::seconds(30);
-    auto r = sys::run({visudo->string(), "-c", "-q", "-f", file.string()}, o);
+    o.input = content;
+    auto r = sys::run({visudo->string(), "-c", "-f", "-"}, o);
     if (!r.ok())
         throw Error(fmt::format("check sudoers drop-in {} with visudo: {}: {}", name, r.describe(),
                                 r.err.empty() ? r.out : r.err));

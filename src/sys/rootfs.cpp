@@ -408,4 +408,26 @@ Change RootFs::remove(std::string_view path) const {
     return Change::changed;
 }
 
+Change RootFs::remove_empty_dir(std::string_view path) const {
+    const std::string what = fmt::format("remove directory {}", shown(path));
+    auto [parent, name] = with_context(what, [&] { return split_last(path); });
+    UniqueFd dir(open_raw(parent, O_PATH | O_DIRECTORY));
+    if (!dir) {
+        if (errno == ENOENT || errno == ENOTDIR) return Change::unchanged;
+        throw_errno(what);
+    }
+    struct ::stat st {};
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) return Change::unchanged;
+        throw_errno(what);
+    }
+    if (::unlinkat(dir.get(), name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+        throw_errno(what);
+    return Change::changed;
+}
+
+UniqueFd RootFs::open_directory(std::string_view path) const {
+    return open_dir(path, fmt::format("open {}", shown(path)));
+}
+
 }  // namespace aplspawn::sys

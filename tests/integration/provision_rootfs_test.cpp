@@ -161,6 +161,12 @@ TEST_CASE("rootfs: owner and mode are set through the fd, inside the root", "[ro
     CHECK(host.st_uid == 0);
     CHECK((host.st_mode & 07777) == 0755);
     CHECK_THROWS_WITH(r.set_attrs("/fifo", {0600, {}}), Catch::Contains("it is a FIFO"));
+    // A program given /proc/PID/fd/N of open_directory() writes into the root's directory.
+    auto dir = r.open_directory("/link");
+    write_file(fmt::format("/proc/{}/fd/{}/x", ::getpid(), dir.get()), "in\n");
+    CHECK(sys::read_file(s.root / "tmp/host-dir/x") == "in\n");
+    CHECK_FALSE(fs::exists("/tmp/host-dir/x"));
+    CHECK_THROWS_WITH(r.open_directory("/fifo"), Catch::Contains("open /fifo"));
     CHECK_THROWS_WITH(r.set_attrs("/missing", {0600, {}}), Catch::Contains("No such file"));
 }
 
@@ -194,6 +200,15 @@ TEST_CASE("rootfs: symlinks are made and removed atomically, never directories",
     CHECK(r.remove("/nodir/x") == Change::unchanged);
     CHECK_THROWS_WITH(r.remove("/etc"), Catch::Contains("Is a directory"));
     CHECK(fs::is_directory(s.root / "etc"));
+    // Directories: only an empty one is removed; a link to one is removed itself.
+    fs::create_directories(s.root / "d/sub");
+    fs::create_symlink("/d", s.root / "dlink");
+    CHECK_THROWS_WITH(r.remove_empty_dir("/d"), Catch::Contains("remove directory /d: Directory not empty"));
+    CHECK(r.remove_empty_dir("/dlink") == Change::changed);
+    CHECK(fs::is_directory(s.root / "d/sub"));
+    CHECK(r.remove_empty_dir("/d/sub") == Change::changed);
+    CHECK(r.remove_empty_dir("/d/sub") == Change::unchanged);
+    CHECK_FALSE(fs::exists(s.root / "d/sub"));
     CHECK_THROWS(sys::split_last("/etc/.."));
     CHECK(sys::split_last("/etc/ssh/x") == std::pair<std::string, std::string>{"/etc/ssh", "x"});
     CHECK(sys::split_last("/x") == std::pair<std::string, std::string>{"/", "x"});

@@ -7,6 +7,7 @@
 #include "aplspawn/sys/process.hpp"
 #include "fleet/provision_password.hpp"
 #include "fleet/provision_text.hpp"
+#include "fleet_support.hpp"
 #include "support/testing.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,7 +16,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <signal.h>
 
 #include <algorithm>
 #include <map>
@@ -312,6 +316,62 @@ TEST_CASE("an image's baked-in or uninitialized machine-id is never kept", "[pro
     CHECK(read(a.merged / "etc/machine-id") == ida);
 }
 
+TEST_CASE("kill -9 during key generation leaves no key on the host, the next provision cleans up",
+          "[provision]") {
+    private_tmp();  // where a host-side temporary directory would be left
+    const auto tmp_before = snapshot("/tmp");
+    Scene s;
+    Overlay c(s.t.path(), s.lower, "c");
+    const fs::path staging = c.merged / "etc/ssh/.aplspawn-keygen";
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        try {
+            fleet::provision(c.merged, s.spec());
+        } catch (...) {
+        }
+        ::_exit(0);
+    }
+    // ssh-keygen processes in the test's pid namespace.
+    auto keygens = [] {
+        int n = 0;
+        for (auto& e : fs::directory_iterator("/proc")) try {
+                if (sys::read_file_if_exists(e.path() / "comm").value_or("") == "ssh-keygen\n") ++n;
+            } catch (const Error&) {  // gone while read
+            }
+        return n;
+    };
+    // Killed while ssh-keygen runs (RSA takes a few hundred ms).
+    bool seen = false;
+    for (int i = 0; i < 30000 && !seen; ++i) {
+        seen = keygens() > 0;
+        if (!seen) ::usleep(1000);
+    }
+    const bool alive = ::waitpid(child, nullptr, WNOHANG) == 0;
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    REQUIRE(seen);
+    REQUIRE(alive);
+    // The orphaned ssh-keygen runs end on their own (bounded wait).
+    CHECK(eventually([&] { return keygens() == 0; }, std::chrono::seconds(30)));
+    CHECK(snapshot("/tmp") == tmp_before);  // no key, no directory on the host
+    const bool left = fs::exists(fs::symlink_status(staging));
+
+    auto r = fleet::provision(c.merged, s.spec());
+    CHECK_FALSE(fs::exists(fs::symlink_status(staging)));
+    REQUIRE(r.host_public_keys.size() == 3);
+    if (left)
+        CHECK(std::find(r.changes.begin(), r.changes.end(),
+                        "removed /etc/ssh/.aplspawn-keygen (left by an interrupted run)") != r.changes.end());
+    for (size_t i = 0; i < fleet::host_key_types().size(); ++i) {
+        auto priv = c.merged / fmt::format("etc/ssh/ssh_host_{}_key", fleet::host_key_types()[i]);
+        auto derived = sys::run_checked({"ssh-keygen", "-y", "-f", priv.string()}).out;
+        CHECK(fleet::text::public_key_id(derived) == r.host_public_keys[i]);
+    }
+    CHECK(fleet::provision(c.merged, s.spec()).change() == Change::unchanged);
+    ::umount2("/tmp", MNT_DETACH);
+}
+
 TEST_CASE("passwords are stored as yescrypt hashes, kept while they match", "[provision]") {
     Scene s;
     Overlay c(s.t.path(), s.lower, "c");
@@ -533,6 +593,14 @@ TEST_CASE("hostile symlinks in a Debian-like image never lead onto the host", "[
         CHECK(has_line(read(c.merged / "etc/hosts"), "127.0.0.1\tlocalhost"));
         CHECK(read(c.merged / "home/test/.ssh/authorized_keys") == s.key);
         CHECK(read(c.merged / "etc/shadow").starts_with("root:*:"));  // the target untouched
+    }
+    SECTION("a link where the host keys are staged is removed, never followed") {
+        link("/etc", l / "etc/ssh/.aplspawn-keygen");
+        Overlay c(s.t.path(), l, "c");
+        auto r = fleet::provision(c.merged, s.spec());
+        CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/.aplspawn-keygen")));
+        CHECK(read(c.merged / "etc/passwd").starts_with("root:x:0:0:"));  // its target untouched
+        CHECK(r.host_public_keys.size() == 3);
     }
     SECTION("/home leads out: a clear error") {
         fs::remove(l / "home");

@@ -85,6 +85,14 @@ public:
 
     // Removes a file or symlink (never a directory); Change::unchanged when nothing is there.
     Change remove(std::string_view path) const;
+    // Removes an empty directory (a file or symlink there is removed as by remove(); a symlink
+    // to a directory is never followed); Change::unchanged when nothing is there.
+    Change remove_empty_dir(std::string_view path) const;
+
+    // An O_PATH descriptor of a directory inside the root (symlinks followed inside the root).
+    // A program that must write by path (ssh-keygen) can be given /proc/PID/fd/N/NAME: the
+    // kernel takes exactly this directory, whatever symlinks lie on the way to it.
+    UniqueFd open_directory(std::string_view path) const;
 
 private:
     // openat2 inside the root; -1 with errno set on failure (EAGAIN races are retried).
