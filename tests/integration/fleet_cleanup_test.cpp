@@ -45,7 +45,7 @@ TEST_CASE("remove_tree_at: no symlink followed, no mount point crossed", "[fleet
     CHECK_THROWS(sys::remove_tree_at(t.path(), "a/b"));
 }
 
-TEST_CASE("cleanup plan: only the fleet's entries; refused while mounted", "[fleet][cleanup]") {
+TEST_CASE("cleanup plan: only the fleet's entries, refused while mounted", "[fleet][cleanup]") {
     TempDir t;
     auto c = write_config(t, 2);
     fleet::StateDir state(c);

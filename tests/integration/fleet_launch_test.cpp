@@ -120,7 +120,7 @@ TEST_CASE("a container an interrupted run started but never recorded is found an
     CHECK(fs::exists(after.containers[1].dirs.upper));  // data kept
 }
 
-TEST_CASE("stop_container: stops, unmounts, drops the record; twice is already so", "[fleet][launch]") {
+TEST_CASE("stop_container: stops, unmounts, drops the record, twice is already so", "[fleet][launch]") {
     Fleet f;
     auto launcher = fleet::make_detached_launcher();
     auto rec = launcher->start(f.spec(0));

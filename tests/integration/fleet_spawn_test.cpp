@@ -63,7 +63,7 @@ std::size_t position(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("spawn boots a fleet that answers SSH; spawn twice; stop keeps data; stop twice; cleanup",
+TEST_CASE("spawn boots a fleet that answers SSH, spawn twice, stop keeps data, stop twice, cleanup",
           "[fleet][spawn][debian]") {
     Env e(3);
     auto up = e.run({"spawn"});
@@ -145,7 +145,7 @@ TEST_CASE("spawn boots a fleet that answers SSH; spawn twice; stop keeps data; s
     CHECK_THAT(e.run({"cleanup"}).err, Catch::Contains("Removing content of working directories (already so)"));
 }
 
-TEST_CASE("cleanup refuses while the fleet runs; --dry-run changes nothing", "[fleet][spawn][debian]") {
+TEST_CASE("cleanup refuses while the fleet runs, --dry-run changes nothing", "[fleet][spawn][debian]") {
     Env e(1);
     auto plan = e.run({"spawn", "--dry-run"});
     CHECK(plan.exit_code == 0);

@@ -99,7 +99,7 @@ Failed operator+(Failed a, const Failed& b) {
 
 }  // namespace
 
-TEST_CASE("status on a running fleet: the original's lines in its order; --json; pids",
+TEST_CASE("status on a running fleet: the original's lines in its order, --json, pids",
           "[health][status]") {
     ScriptFleet f(3);
     auto [code, failed] = f.status();
@@ -148,7 +148,7 @@ TEST_CASE("status on a running fleet: the original's lines in its order; --json;
     CHECK(pj[1] == json{{"name", "aplspawn11"}, {"ip", "10.77.0.11"}, {"running", true}, {"pid", f.records[1].leader_pid}});
 }
 
-TEST_CASE("status: a killed leader fails that container's machine check; pids says so",
+TEST_CASE("status: a killed leader fails that container's machine check, pids says so",
           "[health][status]") {
     ScriptFleet f(3);
     const auto& rec = f.records[1];
@@ -190,7 +190,7 @@ TEST_CASE("status: an unmounted overlay fails exactly the overlay check", "[heal
     CHECK_THAT(f.run({"status"}).err, Catch::Contains("has tmpfs impostor mounted"));
 }
 
-TEST_CASE("status: a bridge taken down fails bridge.up; containers are not pinged over it",
+TEST_CASE("status: a bridge taken down fails bridge.up, containers are not pinged over it",
           "[health][status]") {
     ScriptFleet f(2);
     sys::run_checked({"ip", "link", "set", "apltest0", "down"});

@@ -78,7 +78,7 @@ TEST_CASE("install: a read-only version named by its checksum, NAME a relative s
     CHECK_FALSE(s.current()->info);
 }
 
-TEST_CASE("a new version replaces the symlink; the old one is pruned when unused", "[image]") {
+TEST_CASE("a new version replaces the symlink, the old one is pruned when unused", "[image]") {
     Tmp t;
     Store s(t.path, "img.raw");
     Version one = s.install(staged(s, "one"), info_for("one"));
@@ -140,7 +140,7 @@ TEST_CASE("a file found at NAME is recorded in place by a hard link, never moved
     CHECK(sys::read_file(s.current_path()) == "by hand");
 }
 
-TEST_CASE("a dangling NAME is no current version; NAME as a directory is an error", "[image]") {
+TEST_CASE("a dangling NAME is no current version, NAME as a directory is an error", "[image]") {
     Tmp t;
     Store s(t.path, "x.img");
     fs::create_symlink("by-sha256/gone.img", s.current_path());
@@ -173,7 +173,7 @@ TEST_CASE("partial downloads: record, size, removal", "[image]") {
     CHECK_FALSE(s.remove_partial());
 }
 
-TEST_CASE("version records round-trip through JSON; broken ones are ignored", "[image]") {
+TEST_CASE("version records round-trip through JSON, broken ones are ignored", "[image]") {
     VersionInfo i = info_for("x");
     i.name = "x.img";
     i.compression = "xz";

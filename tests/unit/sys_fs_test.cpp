@@ -79,7 +79,7 @@ TEST_CASE("DirLock excludes a second holder and names the first", "[sys]") {
     CHECK_NOTHROW(sys::DirLock::acquire(t.path / "state", "stop"));
 }
 
-TEST_CASE("container records round-trip; a dead or reused pid is not running", "[sys][fleet]") {
+TEST_CASE("container records round-trip, a dead or reused pid is not running", "[sys][fleet]") {
     Tmp t;
     fleet::StateDir state(t.path / "state");
     CHECK_FALSE(state.load("aplspawn10"));
