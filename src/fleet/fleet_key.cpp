@@ -54,6 +54,12 @@ Change ensure_fleet_key(const config::Config& c) {
         sys::ensure_dir(pub.parent_path(), 0755);
         // Generated in a private directory beside the private key, then renamed into place: no
         // half-written key is ever visible under the configured names.
+        // What a run killed during ssh-keygen left (under the fleet lock, none is in use).
+        std::error_code ignored;
+        for (const auto& e : fs::directory_iterator(priv.parent_path(), ignored))
+            if (e.path().filename().string().starts_with(".aplspawn-keygen.") &&
+                e.is_directory(ignored) && !e.is_symlink(ignored))
+                fs::remove_all(e.path(), ignored);
         std::string tmpl = (priv.parent_path() / ".aplspawn-keygen.XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) throw_errno("create temporary directory");
         fs::path tmp = tmpl;
