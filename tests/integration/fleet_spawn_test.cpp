@@ -118,7 +118,12 @@ TEST_CASE("spawn boots a fleet that answers SSH, spawn twice, stop keeps data, s
                              Catch::Contains("Umounting lower overlayFS layer"));
     check_nothing_left(e);
     CHECK(eventually([&] { return !sys::loop_status(loop); }));
-    for (const auto& root : sys::systemd_cgroup_mounts()) CHECK_FALSE(fs::exists(root / "aplspawn"));
+    // Their cgroups went with them (other namespaces may have fleets of their own under aplspawn/).
+    for (const auto& cg : cgroups) {
+        auto own = fs::path(cg).relative_path();  // aplspawn/NAME.ID/payload/...
+        own = *own.begin() / *std::next(own.begin());
+        for (const auto& root : sys::systemd_cgroup_mounts()) CHECK_FALSE(fs::exists(root / own));
+    }
     // Halted cleanly by its own systemd, not killed: well within the default grace time.
     CHECK_THAT(sys::read_file(e.state.log_path("aplspawn10")), Catch::Contains("Halting") ||
                                                                  Catch::Contains("reboot: System halted") ||
