@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 namespace aplspawn::cli {
@@ -62,6 +64,28 @@ void write_variables_file(const config::Config& c, const std::string& public_key
                  [&] { sys::write_file_atomic(c.common.variables_file, text, 0644); });
 }
 
+// Every booted container's systemd (and its services) takes inotify instances from root's
+// per-user limit; Debian's default of 128 runs out at about 16 containers, and the container that
+// hits it never starts sshd. Say so before it happens.
+void note_inotify_limit(const config::Config& c) {
+    if (c.common.mode() != config::StartMode::boot) return;
+    constexpr int kPerContainer = 8;
+    std::optional<std::string> text;
+    try {
+        text = sys::read_file_if_exists("/proc/sys/fs/inotify/max_user_instances");
+    } catch (const Error&) {
+        return;
+    }
+    if (!text) return;
+    int limit = std::atoi(text->c_str());
+    int needed = c.common.amount * kPerContainer + 32;
+    if (limit <= 0 || limit >= needed) return;
+    out::info(fmt::format("fs.inotify.max_user_instances is {}; {} booted containers need about {}: "
+                          "raise it (sysctl -w fs.inotify.max_user_instances={}) or some will fail "
+                          "to start their services",
+                          limit, c.common.amount, needed, std::max(1024, needed)));
+}
+
 }  // namespace
 
 Exit run_spawn(const Context& ctx) {
@@ -83,6 +107,7 @@ Exit run_spawn(const Context& ctx) {
         lock = sys::DirLock::acquire(state.dir(), "spawn");
     }
     fleet::check_upper_filesystem(c, !dry);
+    note_inotify_limit(c);
 
     // The fleet key (generated on first use) and the line every container authorizes.
     std::string public_key;
