@@ -364,9 +364,10 @@ TEST_CASE("getimage: a download interrupted for good resumes on the next run", "
 
 TEST_CASE("getimage interrupted by Ctrl-C resumes from its partial download on the next run", "[image]") {
     Env env;
-    const std::string content = random_bytes(4u << 20, 21);
+    // Larger than the download pipeline's 4 MiB blocks, so the partial file grows while it runs.
+    const std::string content = random_bytes(12u << 20, 21);
     env.publish(kName, content);
-    testing::HttpServer http(env.repo, env.scratch, {"--rate", "1000000"});
+    testing::HttpServer http(env.repo, env.scratch, {"--rate", "2000000"});
     env.configure_repo(http.base());
     image::Store store(env.store(), kName);
 
@@ -375,6 +376,7 @@ TEST_CASE("getimage interrupted by Ctrl-C resumes from its partial download on t
     sys::Child first = sys::spawn({testing::aplspawn_binary().string(), "-c", env.cfg.string(), "-o", "getimage"}, o);
     auto deadline = std::chrono::steady_clock::now() + 30s;
     while (!(fs::exists(store.partial_path()) && fs::file_size(store.partial_path()) >= (1u << 20))) {
+        INFO(sys::read_file_if_exists(o.log_file).value_or("(no log)"));
         REQUIRE_FALSE(first.poll());
         REQUIRE(std::chrono::steady_clock::now() < deadline);
         std::this_thread::sleep_for(20ms);

@@ -655,6 +655,9 @@ TEST_CASE("hostile symlinks in a Debian-like image never lead onto the host", "[
 }
 
 TEST_CASE("make-test-image --evil through a loop mount writes nothing on the host", "[provision][evil]") {
+    // The source tree may live under /tmp (a CI clone), which private_tmp() hides: take the tool along.
+    TempDir tools;
+    fs::copy_file(fs::path(APLSPAWN_SOURCE_DIR) / "tests/fixtures/make-test-image", tools / "make-test-image");
     private_tmp();
     for (auto d : {"/tmp/HOSTPWN_ssh", "/tmp/HOSTPWN_home", "/tmp/HOSTPWN_sudoers", "/tmp/HOSTPWN_etcssh"})
         fs::create_directories(d);
@@ -666,7 +669,7 @@ TEST_CASE("make-test-image --evil through a loop mount writes nothing on the hos
     sys::RunOptions o;
     o.timeout = std::chrono::seconds(120);
     o.env = {"TMPDIR=" + t.path().string()};
-    sys::run_checked({std::string(APLSPAWN_SOURCE_DIR) + "/tests/fixtures/make-test-image", "--out",
+    sys::run_checked({(tools / "make-test-image").string(), "--out",
                       (t / "evil.img").string(), "--layout", "bare", "--evil"},
                      o);
     fs::create_directories(t / "lower");
