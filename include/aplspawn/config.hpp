@@ -122,6 +122,9 @@ std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount);
 // [A-Za-z0-9-], no label empty or starting/ending with '-').
 bool is_valid_machine_name(std::string_view name);
 
+// A user or group name useradd accepts by default: [a-z_][a-z0-9_-]*, at most 32 bytes.
+bool is_valid_user_name(std::string_view name);
+
 // "~" and "~/x" -> $HOME; "~user/x" -> that user's home; relative -> against base.
 fs::path resolve_path(std::string_view text, const fs::path& base);
 

@@ -17,16 +17,6 @@ bool is_valid_link_name(std::string_view name) {
     return true;
 }
 
-bool is_valid_user_name(std::string_view name) {
-    if (name.empty() || name.size() > 32) return false;
-    if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-    for (char c : name)
-        if (!(std::islower(static_cast<unsigned char>(c)) ||
-              std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
-            return false;
-    return true;
-}
-
 void check_bridge(const Config& c, const YamlReader& r) {
     if (!is_valid_link_name(c.bridge.name))
         r.fail("bridge.name",
@@ -163,6 +153,16 @@ std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount) {
          ++v)
         out.push_back(Ipv4{v});
     return out;
+}
+
+bool is_valid_user_name(std::string_view name) {
+    if (name.empty() || name.size() > 32) return false;
+    if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+    for (char c : name)
+        if (!(std::islower(static_cast<unsigned char>(c)) ||
+              std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
+            return false;
+    return true;
 }
 
 bool is_valid_machine_name(std::string_view name) {

@@ -1,5 +1,7 @@
 #include "fleet/provision_accounts.hpp"
 
+#include "aplspawn/config.hpp"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -46,15 +48,7 @@ std::optional<std::string> edit_line(std::string_view text, std::string_view nam
 
 }  // namespace
 
-bool is_valid_name(std::string_view name) {
-    if (name.empty() || name.size() > 32) return false;
-    if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-    for (char c : name)
-        if (!(std::islower(static_cast<unsigned char>(c)) ||
-              std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
-            return false;
-    return true;
-}
+bool is_valid_name(std::string_view name) { return config::is_valid_user_name(name); }
 
 std::vector<std::string> split_fields(std::string_view line) {
     std::vector<std::string> fields;

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -390,38 +392,36 @@ Change RootFs::symlink(std::string_view path, std::string_view target) const {
     return Change::changed;
 }
 
+std::optional<RootFs::Entry> RootFs::find_entry(std::string_view path, const std::string& what) const {
+    Entry e;
+    std::string parent;
+    std::tie(parent, e.name) = with_context(what, [&] { return split_last(path); });
+    e.dir.reset(open_raw(parent, O_PATH | O_DIRECTORY));
+    if (!e.dir) {
+        if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+        throw_errno(what);
+    }
+    if (::fstatat(e.dir.get(), e.name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) return std::nullopt;
+        throw_errno(what);
+    }
+    return e;
+}
+
 Change RootFs::remove(std::string_view path) const {
     const std::string what = fmt::format("remove {}", shown(path));
-    auto [parent, name] = with_context(what, [&] { return split_last(path); });
-    UniqueFd dir(open_raw(parent, O_PATH | O_DIRECTORY));
-    if (!dir) {
-        if (errno == ENOENT || errno == ENOTDIR) return Change::unchanged;
-        throw_errno(what);
-    }
-    struct ::stat st {};
-    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT) return Change::unchanged;
-        throw_errno(what);
-    }
-    if (S_ISDIR(st.st_mode)) throw Error::from_errno(what, EISDIR);
-    if (::unlinkat(dir.get(), name.c_str(), 0) < 0) throw_errno(what);
+    auto e = find_entry(path, what);
+    if (!e) return Change::unchanged;
+    if (S_ISDIR(e->st.st_mode)) throw Error::from_errno(what, EISDIR);
+    if (::unlinkat(e->dir.get(), e->name.c_str(), 0) < 0) throw_errno(what);
     return Change::changed;
 }
 
 Change RootFs::remove_empty_dir(std::string_view path) const {
     const std::string what = fmt::format("remove directory {}", shown(path));
-    auto [parent, name] = with_context(what, [&] { return split_last(path); });
-    UniqueFd dir(open_raw(parent, O_PATH | O_DIRECTORY));
-    if (!dir) {
-        if (errno == ENOENT || errno == ENOTDIR) return Change::unchanged;
-        throw_errno(what);
-    }
-    struct ::stat st {};
-    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT) return Change::unchanged;
-        throw_errno(what);
-    }
-    if (::unlinkat(dir.get(), name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+    auto e = find_entry(path, what);
+    if (!e) return Change::unchanged;
+    if (::unlinkat(e->dir.get(), e->name.c_str(), S_ISDIR(e->st.st_mode) ? AT_REMOVEDIR : 0) < 0)
         throw_errno(what);
     return Change::changed;
 }

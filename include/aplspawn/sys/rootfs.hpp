@@ -99,6 +99,14 @@ private:
     int open_raw(std::string_view path, int flags, mode_t mode = 0) const;
     UniqueFd open_dir(std::string_view path, std::string_view what) const;
     UniqueFd open_regular(std::string_view path, bool follow, std::string_view what) const;
+    // The entry `path` names, not followed: its parent directory (opened inside the root), its
+    // name there and its lstat. nullopt when it (or its parent) does not exist.
+    struct Entry {
+        UniqueFd dir;
+        std::string name;
+        struct ::stat st {};
+    };
+    std::optional<Entry> find_entry(std::string_view path, const std::string& what) const;
 
     std::filesystem::path path_;
     UniqueFd fd_;
