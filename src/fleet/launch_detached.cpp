@@ -24,6 +24,8 @@ using namespace std::chrono_literals;
 // Once graceful stop and SIGKILL of the container's PID 1 happened: how long nspawn may take to
 // notice, tear down its veth and exit.
 constexpr auto kAfterKill = 5000ms;
+// How often a halt request that a booting systemd may have dropped is repeated.
+constexpr auto kAskAgain = 1500ms;
 
 class DetachedLauncher final : public Launcher {
 public:
@@ -103,6 +105,19 @@ public:
     }
 
 private:
+    // wait_gone, calling `again` every kAskAgain while the process is still there.
+    template <typename F>
+    static bool wait_gone_repeating(const ProcessRef& p, std::chrono::milliseconds timeout, F again) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (true) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (wait_gone(p, std::min(left, std::chrono::milliseconds(kAskAgain)))) return true;
+            if (left <= kAskAgain) return false;
+            again();
+        }
+    }
+
     static std::string unique_suffix() {
         timespec ts{};
         ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -119,15 +134,24 @@ private:
         if (!nspawn_up && !leader_up) return Change::unchanged;
 
         const auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace);
+        const bool boot = r.mode == "boot";
+        // A systemd still early in its boot has no handler yet and drops SIGRTMIN+3 (PID 1 of a
+        // namespace ignores what it does not handle): in boot mode the halt request is repeated
+        // to the container's PID 1 itself until it goes down. Never a second SIGTERM to nspawn:
+        // that one means "terminate now".
+        auto ask_leader_again = [&] {
+            if (boot && leader_up) send_signal(lead, SIGRTMIN + 3);
+        };
         if (nspawn_up) {
             // Boot mode: nspawn sends SIGRTMIN+3 to the container's systemd (a clean halt).
             // Script mode: --kill-signal=SIGTERM forwards SIGTERM to the startup script.
             send_signal(nspawn, SIGTERM);
-            if (wait_gone(nspawn, grace_ms) && !(leader_up && alive(lead))) return Change::changed;
+            if (wait_gone_repeating(nspawn, grace_ms, ask_leader_again) && !(leader_up && alive(lead)))
+                return Change::changed;
         } else {
             // nspawn was killed, its container lives on: ask its PID 1 directly.
-            send_signal(lead, r.mode == "boot" ? SIGRTMIN + 3 : SIGTERM);
-            if (wait_gone(lead, grace_ms)) return Change::changed;
+            send_signal(lead, boot ? SIGRTMIN + 3 : SIGTERM);
+            if (wait_gone_repeating(lead, grace_ms, ask_leader_again)) return Change::changed;
         }
         // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace;
         // nspawn then cleans up and exits.

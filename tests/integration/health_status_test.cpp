@@ -67,7 +67,7 @@ struct ScriptFleet {
     sys::RunResult run(std::vector<std::string> args) {
         args.insert(args.begin(), {"-c", cfg_file.string()});
         auto r = testing::aplspawn(args, 120s);
-        UNSCOPED_INFO("aplspawn " << args[2] << " -> " << r.describe() << "\n" << r.err);
+        UNSCOPED_INFO(testing::describe_run("aplspawn " + args[2], r));
         return r;
     }
 

@@ -84,4 +84,19 @@ inline sys::RunResult aplspawn(const std::vector<std::string>& args,
     return sys::run(argv, o);
 }
 
+// What a test prints of a run: how it ended and its FAIL lines first (a CI log may show only
+// the start of a failure), then all of stderr.
+inline std::string describe_run(const std::string& what, const sys::RunResult& r) {
+    std::string fails;
+    std::size_t at = 0;
+    while (at < r.err.size()) {
+        std::size_t end = r.err.find('\n', at);
+        if (end == std::string::npos) end = r.err.size();
+        std::string_view line(r.err.data() + at, end - at);
+        if (line.find("[ FAIL ]") != std::string_view::npos) fails.append("  ").append(line).append("\n");
+        at = end + 1;
+    }
+    return what + " -> " + r.describe() + "\n" + fails + "stderr:\n" + r.err;
+}
+
 }  // namespace aplspawn::testing
