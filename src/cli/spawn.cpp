@@ -125,7 +125,11 @@ Exit run_spawn(const Context& ctx) {
 
     fleet::FleetView view = fleet::observe(c, state);
     settle_leftovers(c, state, view, dry);
-    if (!dry) view = fleet::observe(c, state);
+    if (!dry) {
+        view = fleet::observe(c, state);
+        if (auto n = fleet::remove_stale_cgroups())
+            out::debug(fmt::format("removed {} cgroups of containers that ended without a stop", n));
+    }
 
     // The lower layer, shared by the fleet; containers that run keep the version they run on.
     if (dry) {

@@ -1,6 +1,7 @@
 // stop: stop the fleet's containers, keeping their data (docs/spawn.md). Graceful stop in
 // parallel, bounded by --timeout (default 30 s) before the kill; merged directories unmounted;
 // the lower layer unmounted (its loop device released) once no container runs on it.
+#include "aplspawn/fleet/launch.hpp"
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/parallel.hpp"
@@ -45,6 +46,10 @@ Exit run_stop(const Context& ctx) {
             out::print(o.lines);
             if (!o.ok) failed.push_back(o.name);
         });
+
+    if (!dry)
+        if (auto n = fleet::remove_stale_cgroups())
+            out::debug(fmt::format("removed {} cgroups of containers that ended without a stop", n));
 
     // The lower layer goes when nothing runs on it any more.
     fleet::LowerStatus lower = fleet::inspect_lower(c);

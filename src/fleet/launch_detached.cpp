@@ -24,6 +24,8 @@ using namespace std::chrono_literals;
 // Once graceful stop and SIGKILL of the container's PID 1 happened: how long nspawn may take to
 // notice, tear down its veth and exit.
 constexpr auto kAfterKill = 5000ms;
+// The parent of every container's own cgroup (NAME.ID below it), in each systemd hierarchy.
+constexpr std::string_view kCgroupParent = "aplspawn";
 // How often a halt request that a booting systemd may have dropped is repeated.
 constexpr auto kAskAgain = 1500ms;
 
@@ -55,7 +57,7 @@ public:
         o.new_session = true;  // not killed with our terminal; survives aplspawn itself
         // A cgroup of its own (sys/cgroup.hpp): without one, every container's systemd would
         // share, and fight over, the cgroup aplspawn runs in.
-        const std::string cgroup = fmt::format("aplspawn/{}.{}", spec.name, unique_suffix());
+        const std::string cgroup = fmt::format("{}/{}.{}", kCgroupParent, spec.name, unique_suffix());
         std::vector<sys::UniqueFd> cgroup_fds = sys::create_cgroups(cgroup);
         for (const auto& fd : cgroup_fds) o.cgroup_procs.push_back(fd.get());
         sys::Child child;
@@ -100,7 +102,7 @@ public:
             cgroup = sys::cgroup_of(r.nspawn_pid);  // a stray: where we put it
         Change c = stop_processes(r, grace);
         if (cgroup.starts_with("/")) cgroup.erase(0, 1);
-        if (cgroup.starts_with(fmt::format("aplspawn/{}.", r.name))) sys::remove_cgroup(cgroup);
+        if (cgroup.starts_with(fmt::format("{}/{}.", kCgroupParent, r.name))) sys::remove_cgroup(cgroup);
         return c;
     }
 
@@ -172,5 +174,10 @@ private:
 }  // namespace
 
 std::unique_ptr<Launcher> make_detached_launcher() { return std::make_unique<DetachedLauncher>(); }
+
+std::size_t remove_stale_cgroups() {
+    // A minute: far longer than between making a cgroup and moving nspawn into it.
+    return sys::remove_unused_cgroups(std::string(kCgroupParent), std::chrono::seconds(60));
+}
 
 }  // namespace aplspawn::fleet

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <set>
 
 namespace aplspawn::sys {
 namespace {
@@ -33,6 +34,22 @@ bool remove_tree(const fs::path& dir) {
     for (const auto& e : fs::directory_iterator(dir, ec))
         if (e.is_directory(ec) && !e.is_symlink(ec)) remove_tree(e.path());
     return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
+// Whether any cgroup of the tree at `dir` holds a process (its cgroup.procs is not empty). An
+// unreadable cgroup.procs counts as in use.
+bool tree_in_use(const fs::path& dir) {
+    std::optional<std::string> procs;
+    try {
+        procs = read_file_if_exists(dir / "cgroup.procs");
+    } catch (const Error&) {
+        return true;
+    }
+    if (!procs || !procs->empty()) return true;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.is_directory(ec) && !e.is_symlink(ec) && tree_in_use(e.path())) return true;
+    return static_cast<bool>(ec);
 }
 
 }  // namespace
@@ -88,6 +105,26 @@ Change remove_cgroup(const std::string& relative) {
         ::rmdir(dir.parent_path().c_str());  // only when empty
     }
     return changed;
+}
+
+std::size_t remove_unused_cgroups(const std::string& parent, std::chrono::seconds min_age) {
+    std::set<std::string> removed;  // by name: one container's cgroup is in every hierarchy
+    if (parent.empty() || parent.front() == '/' || parent.find("..") != std::string::npos) return 0;
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& root : systemd_cgroup_mounts()) {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(root / parent, ec)) {
+            if (!e.is_directory(ec) || e.is_symlink(ec)) continue;
+            struct ::stat st {};
+            if (::lstat(e.path().c_str(), &st) < 0) continue;
+            auto made = std::chrono::system_clock::from_time_t(st.st_mtime);
+            if (now - made < min_age) continue;  // maybe just made, its process on the way in
+            if (tree_in_use(e.path())) continue;
+            if (remove_tree(e.path())) removed.insert(e.path().filename().string());
+        }
+        if (!ec) ::rmdir((root / parent).c_str());  // only when empty
+    }
+    return removed.size();
 }
 
 std::string cgroup_of(pid_t pid) {

@@ -66,4 +66,8 @@ std::unique_ptr<Launcher> make_launcher();
 std::unique_ptr<Launcher> make_detached_launcher();
 std::unique_ptr<Launcher> make_systemd_launcher();
 
+// Removes the cgroups of detached containers that ended without a stop (killed, or their host
+// namespace gone) and hold no process any more (sys::remove_unused_cgroups). How many went.
+std::size_t remove_stale_cgroups();
+
 }  // namespace aplspawn::fleet

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,6 +28,12 @@ std::vector<UniqueFd> create_cgroups(const std::string& relative);
 // Removes `relative` in each such hierarchy, its child cgroups first, with rmdir only (a cgroup
 // that still holds processes is kept), then its parent when that is empty. Never throws.
 Change remove_cgroup(const std::string& relative);
+
+// Removes the cgroups directly below `parent` (e.g. "aplspawn") in each such hierarchy whose whole
+// tree holds no process and that are at least min_age old (a younger one may be waiting for the
+// process about to move in): what containers that died without a stop left. Returns how many
+// went (by name, counted once for all hierarchies). Never throws.
+std::size_t remove_unused_cgroups(const std::string& parent, std::chrono::seconds min_age);
 
 // The cgroup of a process in the unified hierarchy, else in the named "systemd" one
 // ("/aplspawn/NAME.ID"), from /proc/PID/cgroup; "" when unknown.
