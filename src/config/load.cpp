@@ -7,6 +7,7 @@
 #include "config/yaml_reader.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -30,7 +31,7 @@ const std::map<std::string, std::vector<std::string>> kKnownKeys = {
     {"cntCommon",
      {"amount", "sshPrivateKeyPath", "ipRange", "bindHostResolve", "bindHost", "variablesFile",
       "bindContainer", "startupScript", "nameTmpl", "homePath", "inventoryFile", "readyTimeout",
-      "bootProfile"}},
+      "bootProfile", "hostKeyTypes"}},
 };
 
 struct Parser {
@@ -224,6 +225,23 @@ struct Parser {
             else
                 r.fail("cntCommon.bootProfile",
                        fmt::format("{} is not a boot profile (full or lean)", quote(*p)));
+        }
+        if (auto types = r.string_list("cntCommon", "hostKeyTypes", false)) {
+            const auto& known = known_host_key_types();
+            if (types->empty())
+                r.fail("cntCommon.hostKeyTypes",
+                       fmt::format("must name at least one key type ({})", fmt::join(known, ", ")));
+            for (std::size_t i = 0; i < types->size(); ++i) {
+                const auto& t = (*types)[i];
+                if (std::find(known.begin(), known.end(), t) == known.end())
+                    r.fail("cntCommon.hostKeyTypes",
+                           fmt::format("{} is not an SSH host key type ({})", quote(t),
+                                       fmt::join(known, ", ")));
+                if (std::find(types->begin(), types->begin() + static_cast<std::ptrdiff_t>(i), t) !=
+                    types->begin() + static_cast<std::ptrdiff_t>(i))
+                    r.fail("cntCommon.hostKeyTypes", fmt::format("{} is named twice", quote(t)));
+            }
+            k.host_key_types = *types;
         }
     }
 };

@@ -155,6 +155,13 @@ std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount) {
     return out;
 }
 
+const std::vector<std::string>& known_host_key_types() {
+    static const std::vector<std::string> types{"ed25519", "ecdsa", "rsa"};
+    return types;
+}
+
+std::vector<std::string> default_host_key_types() { return {"ed25519", "ecdsa"}; }
+
 bool is_valid_user_name(std::string_view name) {
     if (name.empty() || name.size() > 32) return false;
     if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;

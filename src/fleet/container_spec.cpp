@@ -20,6 +20,7 @@ ProvisionSpec provision_spec(const config::Config& c, const config::Container& c
     s.host_resolv = c.common.bind_host_resolve;
     s.mode = c.common.mode();
     s.profile = c.common.boot_profile;
+    s.host_key_types = c.common.host_key_types;
     return s;
 }
 

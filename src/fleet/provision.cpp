@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace aplspawn::fleet {
 namespace detail {
 
@@ -35,6 +37,11 @@ void validate(const ProvisionSpec& spec) {
         throw Error(fmt::format("'{}' is not a valid group name", spec.group));
     if (spec.prefix < 1 || spec.prefix > 32)
         throw Error(fmt::format("network prefix /{} is out of range", spec.prefix));
+    const auto& known = config::known_host_key_types();
+    if (spec.host_key_types.empty()) throw Error("no SSH host key type to generate");
+    for (const auto& t : spec.host_key_types)
+        if (std::find(known.begin(), known.end(), t) == known.end())
+            throw Error(fmt::format("'{}' is not an SSH host key type", t));
     bool key = false;
     std::string_view rest = spec.authorized_key;
     while (!rest.empty() && !key) {

@@ -20,13 +20,6 @@
 
 namespace aplspawn::fleet {
 
-const std::vector<std::string>& host_key_types() {
-    // What `ssh-keygen -A` (and the default image's ssh.service) would create: with all three
-    // present nothing is generated inside the container at boot.
-    static const std::vector<std::string> types{"ed25519", "ecdsa", "rsa"};
-    return types;
-}
-
 namespace detail {
 namespace {
 
@@ -118,12 +111,13 @@ void generate(const std::vector<std::string>& types, const std::string& dir,
 
 void provision_host_keys(Step& s) {
     const auto& root = s.root;
+    const auto& types = s.spec.host_key_types;
     s.note(root.ensure_dir("/etc/ssh"), "created /etc/ssh");
 
-    std::vector<std::string> ids(host_key_types().size());
+    std::vector<std::string> ids(types.size());
     std::vector<std::string> missing;
-    for (size_t i = 0; i < host_key_types().size(); ++i) {
-        const auto& type = host_key_types()[i];
+    for (size_t i = 0; i < types.size(); ++i) {
+        const auto& type = types[i];
         if (auto id = kept_key(s, type)) {
             ids[i] = *id;
             s.note(root.set_attrs(key_path(type), {0600, {}}), "set mode of " + key_path(type));
@@ -149,8 +143,8 @@ void provision_host_keys(Step& s) {
                 root.write_file(key_path(type), priv, {0600, {}});
                 root.write_file(key_path(type) + ".pub", pub, {0644, {}});
                 s.note(Change::changed, "generated " + key_path(type));
-                auto pos = std::find(host_key_types().begin(), host_key_types().end(), type);
-                ids[static_cast<size_t>(pos - host_key_types().begin())] = *id;
+                auto pos = std::find(types.begin(), types.end(), type);
+                ids[static_cast<size_t>(pos - types.begin())] = *id;
             }
         } catch (...) {
             try {
@@ -162,16 +156,18 @@ void provision_host_keys(Step& s) {
         remove_staging(root);
     }
 
-    // Host keys of other types (DSA, say) come from the image: shared by the fleet, so gone.
+    // Host keys of other types come from the image (shared by the fleet) or are of a type
+    // cntCommon.hostKeyTypes no longer names: gone, so that sshd offers only recorded keys.
     for (const auto& name : root.list_dir("/etc/ssh")) {
         if (!name.starts_with("ssh_host_")) continue;
         std::string stem = name.ends_with(".pub") ? name.substr(0, name.size() - 4) : name;
         if (!stem.ends_with("_key")) continue;
         std::string type = stem.substr(9, stem.size() - 9 - 4);
-        if (std::find(host_key_types().begin(), host_key_types().end(), type) !=
-            host_key_types().end())
+        if (std::find(types.begin(), types.end(), type) !=
+            types.end())
             continue;
-        s.note(root.remove("/etc/ssh/" + name), "removed the image's /etc/ssh/" + name);
+        s.note(root.remove("/etc/ssh/" + name),
+               fmt::format("removed /etc/ssh/{} (not a type of cntCommon.hostKeyTypes)", name));
     }
 
     s.result.host_public_keys = ids;

@@ -229,18 +229,20 @@ TEST_CASE("provision writes identity, account, key and sudo into the upper layer
     CHECK(nd.find("Address=10.10.12.10/26\nGateway=10.10.12.1\n") != std::string::npos);
     CHECK(r.python_interpreter == "/usr/bin/python3");
 
-    // Host keys: one per type, fresh (the image's baked ed25519 key replaced, its DSA key gone),
-    // private 0600 and matching the public half.
-    REQUIRE(r.host_public_keys.size() == fleet::host_key_types().size());
+    // Host keys: one per default type (ed25519, ecdsa), fresh (the image's baked ed25519 key
+    // replaced, its DSA key gone, no RSA key), private 0600 and matching the public half.
+    const auto& types = s.spec().host_key_types;
+    REQUIRE(types == std::vector<std::string>{"ed25519", "ecdsa"});
+    REQUIRE(r.host_public_keys.size() == 2);
     CHECK(r.host_public_keys[0].starts_with("ssh-ed25519 "));
     CHECK(r.host_public_keys[1].starts_with("ecdsa-sha2-nistp256 "));
-    CHECK(r.host_public_keys[2].starts_with("ssh-rsa "));
+    CHECK_FALSE(fs::exists(fs::symlink_status(m / "etc/ssh/ssh_host_rsa_key")));
     auto baked = fleet::text::public_key_id(read(s.lower / "etc/ssh/ssh_host_ed25519_key.pub"));
     CHECK(r.host_public_keys[0] != baked);
     CHECK_FALSE(fs::exists(fs::symlink_status(m / "etc/ssh/ssh_host_dsa_key")));
     CHECK_FALSE(fs::exists(fs::symlink_status(m / "etc/ssh/ssh_host_dsa_key.pub")));
-    for (size_t i = 0; i < fleet::host_key_types().size(); ++i) {
-        auto priv = m / fmt::format("etc/ssh/ssh_host_{}_key", fleet::host_key_types()[i]);
+    for (size_t i = 0; i < types.size(); ++i) {
+        auto priv = m / fmt::format("etc/ssh/ssh_host_{}_key", types[i]);
         CHECK((lstat_of(priv).mode & 07777) == 0600);
         CHECK((lstat_of(priv.string() + ".pub").mode & 07777) == 0644);
         auto derived = sys::run_checked({"ssh-keygen", "-y", "-f", priv.string()}).out;
@@ -297,6 +299,33 @@ TEST_CASE("every container gets its own host keys and machine-id", "[provision]"
     CHECK(has_line(read(a.merged / "etc/hosts"), "10.10.12.12\taplspawn12"));
 }
 
+TEST_CASE("host key types follow the spec: RSA when asked, in its order, a dropped type removed",
+          "[provision]") {
+    Scene s;
+    Overlay c(s.t.path(), s.lower, "c10");
+    auto spec = s.spec();
+    spec.host_key_types = {"rsa", "ed25519"};
+    auto with_rsa = fleet::provision(c.merged, spec);
+    REQUIRE(with_rsa.host_public_keys.size() == 2);
+    CHECK(with_rsa.host_public_keys[0].starts_with("ssh-rsa "));
+    CHECK(with_rsa.host_public_keys[1].starts_with("ssh-ed25519 "));
+    CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/ssh_host_ecdsa_key")));
+
+    // Back to the default: the RSA key goes, the ed25519 key stays, an ecdsa key is made.
+    auto back = fleet::provision(c.merged, s.spec());
+    REQUIRE(back.host_public_keys.size() == 2);
+    CHECK(back.host_public_keys[0] == with_rsa.host_public_keys[1]);
+    CHECK(back.host_public_keys[1].starts_with("ecdsa-sha2-nistp256 "));
+    CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/ssh_host_rsa_key")));
+    CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/ssh_host_rsa_key.pub")));
+    CHECK(std::find(back.changes.begin(), back.changes.end(),
+                    "removed /etc/ssh/ssh_host_rsa_key (not a type of cntCommon.hostKeyTypes)") !=
+          back.changes.end());
+
+    spec.host_key_types = {"dsa"};
+    CHECK_THROWS_WITH(fleet::provision(c.merged, spec), Contains("'dsa' is not an SSH host key type"));
+}
+
 TEST_CASE("an image's baked-in or uninitialized machine-id is never kept", "[provision]") {
     Scene s;
     const std::string baked = "0123456789abcdef0123456789abcdef";
@@ -325,9 +354,11 @@ TEST_CASE("kill -9 during key generation leaves no key on the host, the next pro
     const fs::path staging = c.merged / "etc/ssh/.aplspawn-keygen";
     pid_t child = ::fork();
     REQUIRE(child >= 0);
+    auto spec = s.spec();
+    spec.host_key_types = {"ed25519", "ecdsa", "rsa"};  // RSA: slow enough to be caught at it
     if (child == 0) {
         try {
-            fleet::provision(c.merged, s.spec());
+            fleet::provision(c.merged, spec);
         } catch (...) {
         }
         ::_exit(0);
@@ -357,18 +388,18 @@ TEST_CASE("kill -9 during key generation leaves no key on the host, the next pro
     CHECK(snapshot("/tmp") == tmp_before);  // no key, no directory on the host
     const bool left = fs::exists(fs::symlink_status(staging));
 
-    auto r = fleet::provision(c.merged, s.spec());
+    auto r = fleet::provision(c.merged, spec);
     CHECK_FALSE(fs::exists(fs::symlink_status(staging)));
     REQUIRE(r.host_public_keys.size() == 3);
     if (left)
         CHECK(std::find(r.changes.begin(), r.changes.end(),
                         "removed /etc/ssh/.aplspawn-keygen (left by an interrupted run)") != r.changes.end());
-    for (size_t i = 0; i < fleet::host_key_types().size(); ++i) {
-        auto priv = c.merged / fmt::format("etc/ssh/ssh_host_{}_key", fleet::host_key_types()[i]);
+    for (size_t i = 0; i < spec.host_key_types.size(); ++i) {
+        auto priv = c.merged / fmt::format("etc/ssh/ssh_host_{}_key", spec.host_key_types[i]);
         auto derived = sys::run_checked({"ssh-keygen", "-y", "-f", priv.string()}).out;
         CHECK(fleet::text::public_key_id(derived) == r.host_public_keys[i]);
     }
-    CHECK(fleet::provision(c.merged, s.spec()).change() == Change::unchanged);
+    CHECK(fleet::provision(c.merged, spec).change() == Change::unchanged);
     ::umount2("/tmp", MNT_DETACH);
 }
 
@@ -600,7 +631,7 @@ TEST_CASE("hostile symlinks in a Debian-like image never lead onto the host", "[
         auto r = fleet::provision(c.merged, s.spec());
         CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/.aplspawn-keygen")));
         CHECK(read(c.merged / "etc/passwd").starts_with("root:x:0:0:"));  // its target untouched
-        CHECK(r.host_public_keys.size() == 3);
+        CHECK(r.host_public_keys.size() == 2);
     }
     SECTION("/home leads out: a clear error") {
         fs::remove(l / "home");
@@ -694,11 +725,11 @@ TEST_CASE("make-test-image --evil through a loop mount writes nothing on the hos
         for (auto d : {"tmp/HOSTPWN_home", "tmp/HOSTPWN_etcssh", "tmp/HOSTPWN_ssh", "tmp/HOSTPWN_sudoers"})
             fs::create_directories(c.merged / d);
         auto r = fleet::provision(c.merged, spec);
-        CHECK(r.host_public_keys.size() == 3);
+        CHECK(r.host_public_keys.size() == 2);
         CHECK_FALSE(r.has_sudo);  // busybox: no sudo
         CHECK(r.python_interpreter.empty());
         CHECK(fs::exists(c.merged / "tmp/HOSTPWN_home/test/.ssh/authorized_keys"));
-        CHECK(fs::exists(c.merged / "tmp/HOSTPWN_etcssh/ssh_host_rsa_key"));
+        CHECK(fs::exists(c.merged / "tmp/HOSTPWN_etcssh/ssh_host_ed25519_key"));
         CHECK(has_line(read(c.merged / "etc/passwd"), "test:x:1000:1000::/home/test:/bin/sh"));
     }
     CHECK(snapshot("/tmp") == host_before);

@@ -65,12 +65,18 @@ TEST_CASE("defaults fill what the minimal config leaves out", "[config]") {
     CHECK(c.common.ready_timeout_sec == 120);
     CHECK(c.common.home_path == "/var/lib/machines");
     CHECK(c.common.inventory_file.empty());
+    CHECK(c.common.host_key_types == std::vector<std::string>{"ed25519", "ecdsa"});
     // a compressed URL is stored decompressed under its name without the suffix
     CHECK(c.image.file_name == "os.raw");
     CHECK(c.image.name == "os");
     CHECK(c.notes.empty());
     REQUIRE(c.fleet.size() == 3);
     CHECK(c.fleet[2].name == "aplspawn102");
+}
+
+TEST_CASE("cntCommon.hostKeyTypes names the host keys and their order", "[config]") {
+    auto c = config::load(kData / "good" / "host-key-types.yaml");
+    CHECK(c.common.host_key_types == std::vector<std::string>{"rsa", "ed25519", "ecdsa"});
 }
 
 TEST_CASE("a repo given as a directory becomes a file:// URL", "[config]") {

@@ -33,6 +33,8 @@ struct ProvisionSpec {
     bool host_resolv = false;  // cntCommon.bindHostResolve: use the host's resolver
     config::StartMode mode = config::StartMode::boot;
     config::BootProfile profile = config::BootProfile::full;
+    // cntCommon.hostKeyTypes: the host keys generated, in this order (host_public_keys too).
+    std::vector<std::string> host_key_types = config::default_host_key_types();
 };
 
 struct ProvisionResult {
@@ -55,8 +57,5 @@ ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec
 
 // The units BootProfile::lean masks in /etc/systemd/system (each only when the image has it).
 const std::vector<std::string>& lean_masked_units();
-
-// The SSH host key types generated for each container, in the order of host_public_keys.
-const std::vector<std::string>& host_key_types();
 
 }  // namespace aplspawn::fleet
