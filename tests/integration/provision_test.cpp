@@ -229,14 +229,14 @@ TEST_CASE("provision writes identity, account, key and sudo into the upper layer
     CHECK(nd.find("Address=10.10.12.10/26\nGateway=10.10.12.1\n") != std::string::npos);
     CHECK(r.python_interpreter == "/usr/bin/python3");
 
-    // Host keys: one per default type (ed25519, ecdsa), fresh (the image's baked ed25519 key
-    // replaced, its DSA key gone, no RSA key), private 0600 and matching the public half.
+    // Host keys: one per default type, fresh (the image's baked ed25519 key replaced, its DSA
+    // key gone), private 0600 and matching the public half.
     const auto& types = s.spec().host_key_types;
-    REQUIRE(types == std::vector<std::string>{"ed25519", "ecdsa"});
-    REQUIRE(r.host_public_keys.size() == 2);
+    REQUIRE(types == std::vector<std::string>{"ed25519", "ecdsa", "rsa"});
+    REQUIRE(r.host_public_keys.size() == 3);
     CHECK(r.host_public_keys[0].starts_with("ssh-ed25519 "));
     CHECK(r.host_public_keys[1].starts_with("ecdsa-sha2-nistp256 "));
-    CHECK_FALSE(fs::exists(fs::symlink_status(m / "etc/ssh/ssh_host_rsa_key")));
+    CHECK(r.host_public_keys[2].starts_with("ssh-rsa "));
     auto baked = fleet::text::public_key_id(read(s.lower / "etc/ssh/ssh_host_ed25519_key.pub"));
     CHECK(r.host_public_keys[0] != baked);
     CHECK_FALSE(fs::exists(fs::symlink_status(m / "etc/ssh/ssh_host_dsa_key")));
@@ -311,8 +311,9 @@ TEST_CASE("host key types follow the spec: RSA when asked, in its order, a dropp
     CHECK(with_rsa.host_public_keys[1].starts_with("ssh-ed25519 "));
     CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/ssh_host_ecdsa_key")));
 
-    // Back to the default: the RSA key goes, the ed25519 key stays, an ecdsa key is made.
-    auto back = fleet::provision(c.merged, s.spec());
+    // Without rsa: the RSA key goes, the ed25519 key stays, an ecdsa key is made.
+    spec.host_key_types = {"ed25519", "ecdsa"};
+    auto back = fleet::provision(c.merged, spec);
     REQUIRE(back.host_public_keys.size() == 2);
     CHECK(back.host_public_keys[0] == with_rsa.host_public_keys[1]);
     CHECK(back.host_public_keys[1].starts_with("ecdsa-sha2-nistp256 "));
@@ -354,8 +355,9 @@ TEST_CASE("kill -9 during key generation leaves no key on the host, the next pro
     const fs::path staging = c.merged / "etc/ssh/.aplspawn-keygen";
     pid_t child = ::fork();
     REQUIRE(child >= 0);
-    auto spec = s.spec();
-    spec.host_key_types = {"ed25519", "ecdsa", "rsa"};  // RSA: slow enough to be caught at it
+    const auto spec = s.spec();  // with RSA, slow enough to be caught at it
+    REQUIRE(std::find(spec.host_key_types.begin(), spec.host_key_types.end(), "rsa") !=
+            spec.host_key_types.end());
     if (child == 0) {
         try {
             fleet::provision(c.merged, spec);
@@ -631,7 +633,7 @@ TEST_CASE("hostile symlinks in a Debian-like image never lead onto the host", "[
         auto r = fleet::provision(c.merged, s.spec());
         CHECK_FALSE(fs::exists(fs::symlink_status(c.merged / "etc/ssh/.aplspawn-keygen")));
         CHECK(read(c.merged / "etc/passwd").starts_with("root:x:0:0:"));  // its target untouched
-        CHECK(r.host_public_keys.size() == 2);
+        CHECK(r.host_public_keys.size() == 3);
     }
     SECTION("/home leads out: a clear error") {
         fs::remove(l / "home");
@@ -725,7 +727,7 @@ TEST_CASE("make-test-image --evil through a loop mount writes nothing on the hos
         for (auto d : {"tmp/HOSTPWN_home", "tmp/HOSTPWN_etcssh", "tmp/HOSTPWN_ssh", "tmp/HOSTPWN_sudoers"})
             fs::create_directories(c.merged / d);
         auto r = fleet::provision(c.merged, spec);
-        CHECK(r.host_public_keys.size() == 2);
+        CHECK(r.host_public_keys.size() == 3);
         CHECK_FALSE(r.has_sudo);  // busybox: no sudo
         CHECK(r.python_interpreter.empty());
         CHECK(fs::exists(c.merged / "tmp/HOSTPWN_home/test/.ssh/authorized_keys"));
