@@ -127,8 +127,7 @@ Exit run_spawn(const Context& ctx) {
     settle_leftovers(c, state, view, dry);
     if (!dry) {
         view = fleet::observe(c, state);
-        if (auto n = fleet::remove_stale_cgroups())
-            out::debug(fmt::format("removed {} cgroups of containers that ended without a stop", n));
+        fleet::remove_stale_cgroups();
     }
 
     // The lower layer, shared by the fleet; containers that run keep the version they run on.

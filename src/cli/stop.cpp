@@ -48,8 +48,7 @@ Exit run_stop(const Context& ctx) {
         });
 
     if (!dry)
-        if (auto n = fleet::remove_stale_cgroups())
-            out::debug(fmt::format("removed {} cgroups of containers that ended without a stop", n));
+        fleet::remove_stale_cgroups();
 
     // The lower layer goes when nothing runs on it any more.
     fleet::LowerStatus lower = fleet::inspect_lower(c);

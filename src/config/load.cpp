@@ -231,14 +231,12 @@ struct Parser {
             if (types->empty())
                 r.fail("cntCommon.hostKeyTypes",
                        fmt::format("must name at least one key type ({})", fmt::join(known, ", ")));
-            for (std::size_t i = 0; i < types->size(); ++i) {
-                const auto& t = (*types)[i];
+            for (const auto& t : *types) {
                 if (std::find(known.begin(), known.end(), t) == known.end())
                     r.fail("cntCommon.hostKeyTypes",
                            fmt::format("{} is not an SSH host key type ({})", quote(t),
                                        fmt::join(known, ", ")));
-                if (std::find(types->begin(), types->begin() + static_cast<std::ptrdiff_t>(i), t) !=
-                    types->begin() + static_cast<std::ptrdiff_t>(i))
+                if (std::count(types->begin(), types->end(), t) > 1)
                     r.fail("cntCommon.hostKeyTypes", fmt::format("{} is named twice", quote(t)));
             }
             k.host_key_types = *types;

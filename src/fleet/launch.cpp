@@ -23,6 +23,20 @@ std::string escape_bind_path(const std::string& p) {
 
 }  // namespace
 
+bool wait_asking_again(std::chrono::milliseconds grace,
+                       const std::function<bool(std::chrono::milliseconds)>& gone,
+                       const std::function<void()>& ask_again) {
+    constexpr std::chrono::milliseconds kAskAgain{1500};
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (gone(std::min(left, kAskAgain))) return true;
+        if (left <= kAskAgain) return false;
+        ask_again();
+    }
+}
+
 std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
     // Long options only: list_nspawn_processes() finds a container an interrupted run started
     // by --machine= and --directory= in its command line.

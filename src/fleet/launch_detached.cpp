@@ -4,6 +4,7 @@
 #include "aplspawn/fleet/launch.hpp"
 
 #include "aplspawn/fleet/processes.hpp"
+#include "aplspawn/output.hpp"
 #include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
@@ -26,8 +27,6 @@ using namespace std::chrono_literals;
 constexpr auto kAfterKill = 5000ms;
 // The parent of every container's own cgroup (NAME.ID below it), in each systemd hierarchy.
 constexpr std::string_view kCgroupParent = "aplspawn";
-// How often a halt request that a booting systemd may have dropped is repeated.
-constexpr auto kAskAgain = 1500ms;
 
 class DetachedLauncher final : public Launcher {
 public:
@@ -107,19 +106,6 @@ public:
     }
 
 private:
-    // wait_gone, calling `again` every kAskAgain while the process is still there.
-    template <typename F>
-    static bool wait_gone_repeating(const ProcessRef& p, std::chrono::milliseconds timeout, F again) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (true) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (wait_gone(p, std::min(left, std::chrono::milliseconds(kAskAgain)))) return true;
-            if (left <= kAskAgain) return false;
-            again();
-        }
-    }
-
     static std::string unique_suffix() {
         timespec ts{};
         ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -137,23 +123,24 @@ private:
 
         const auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace);
         const bool boot = r.mode == "boot";
-        // A systemd still early in its boot has no handler yet and drops SIGRTMIN+3 (PID 1 of a
-        // namespace ignores what it does not handle): in boot mode the halt request is repeated
-        // to the container's PID 1 itself until it goes down. Never a second SIGTERM to nspawn:
-        // that one means "terminate now".
+        // In boot mode the halt request is repeated (wait_asking_again) to the container's PID 1
+        // itself. Never a second SIGTERM to nspawn: that one means "terminate now".
         auto ask_leader_again = [&] {
             if (boot && leader_up) send_signal(lead, SIGRTMIN + 3);
+        };
+        auto gone = [](const ProcessRef& p) {
+            return [p](std::chrono::milliseconds slice) { return wait_gone(p, slice); };
         };
         if (nspawn_up) {
             // Boot mode: nspawn sends SIGRTMIN+3 to the container's systemd (a clean halt).
             // Script mode: --kill-signal=SIGTERM forwards SIGTERM to the startup script.
             send_signal(nspawn, SIGTERM);
-            if (wait_gone_repeating(nspawn, grace_ms, ask_leader_again) && !(leader_up && alive(lead)))
+            if (wait_asking_again(grace_ms, gone(nspawn), ask_leader_again) && !(leader_up && alive(lead)))
                 return Change::changed;
         } else {
             // nspawn was killed, its container lives on: ask its PID 1 directly.
             send_signal(lead, boot ? SIGRTMIN + 3 : SIGTERM);
-            if (wait_gone_repeating(lead, grace_ms, ask_leader_again)) return Change::changed;
+            if (wait_asking_again(grace_ms, gone(lead), ask_leader_again)) return Change::changed;
         }
         // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace;
         // nspawn then cleans up and exits.
@@ -175,9 +162,10 @@ private:
 
 std::unique_ptr<Launcher> make_detached_launcher() { return std::make_unique<DetachedLauncher>(); }
 
-std::size_t remove_stale_cgroups() {
+void remove_stale_cgroups() {
     // A minute: far longer than between making a cgroup and moving nspawn into it.
-    return sys::remove_unused_cgroups(std::string(kCgroupParent), std::chrono::seconds(60));
+    if (auto n = sys::remove_unused_cgroups(std::string(kCgroupParent), std::chrono::seconds(60)))
+        out::debug(fmt::format("removed {} cgroups of containers that ended without a stop", n));
 }
 
 }  // namespace aplspawn::fleet

@@ -20,7 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::chrono::seconds kStopTimeout{15};  // TimeoutStopSec of the unit
-constexpr std::chrono::milliseconds kAskAgain{1500};  // a dropped halt request is repeated
 constexpr std::chrono::seconds kAfterKill{5};  // nspawn tears down after its PID 1 died
 
 std::string log_pointer(const std::string& name, const std::string& unit) {
@@ -99,23 +98,17 @@ public:
                 manager.kill_machine(record.name, "leader", boot ? SIGRTMIN + 4 : SIGTERM);
             else
                 manager.stop_unit(unit);
-            // A systemd early in its boot has no handler yet and drops the request (PID 1 of a
-            // namespace ignores what it does not handle): in boot mode it is repeated.
-            const auto deadline = std::chrono::steady_clock::now() + grace;
-            for (;;) {
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now());
-                if (manager.wait_stopped(unit, std::min(left, std::chrono::milliseconds(kAskAgain))))
-                    return Change::changed;
-                if (left <= kAskAgain) break;
-                if (ours && boot) {
-                    try {
-                        manager.kill_machine(record.name, "leader", SIGRTMIN + 4);
-                    } catch (const Error&) {
-                        // gone meanwhile: the next wait sees it
-                    }
+            // In boot mode the request is repeated (wait_asking_again).
+            auto stopped = [&](std::chrono::milliseconds slice) { return manager.wait_stopped(unit, slice); };
+            auto ask_again = [&] {
+                if (!ours || !boot) return;
+                try {
+                    manager.kill_machine(record.name, "leader", SIGRTMIN + 4);
+                } catch (const Error&) {
+                    // gone meanwhile: the next wait sees it
                 }
-            }
+            };
+            if (wait_asking_again(grace, stopped, ask_again)) return Change::changed;
 
             // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace and
             // nspawn cleans up and exits, ending the unit. Should even that hang: `machinectl

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,7 +68,16 @@ std::unique_ptr<Launcher> make_detached_launcher();
 std::unique_ptr<Launcher> make_systemd_launcher();
 
 // Removes the cgroups of detached containers that ended without a stop (killed, or their host
-// namespace gone) and hold no process any more (sys::remove_unused_cgroups). How many went.
-std::size_t remove_stale_cgroups();
+// namespace gone) and hold no process any more (sys::remove_unused_cgroups); says how many in a
+// debug line.
+void remove_stale_cgroups();
+
+// A graceful stop's wait, for both launchers: up to `grace` for gone(slice) (which waits at most
+// `slice`) to say true, calling ask_again() every 1.5 s while it does not. A systemd still early
+// in its boot has no handler yet and drops a halt request (PID 1 of a namespace ignores what it
+// does not handle), so the request is repeated. true when gone in time.
+bool wait_asking_again(std::chrono::milliseconds grace,
+                       const std::function<bool(std::chrono::milliseconds)>& gone,
+                       const std::function<void()>& ask_again);
 
 }  // namespace aplspawn::fleet
