@@ -3,6 +3,7 @@
 // checked in validate.cpp once everything is read.
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
+#include "aplspawn/text.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -116,9 +117,7 @@ struct Parser {
         if (text.empty()) r.fail("image." + key, "must not be empty");
         auto scheme_end = text.find("://");
         if (scheme_end == std::string::npos) return "file://" + resolve_path(text, base).string();
-        std::string scheme = text.substr(0, scheme_end);
-        std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        std::string scheme = text::ascii_lower(std::string_view(text).substr(0, scheme_end));
         if (scheme != "http" && scheme != "https" && scheme != "file")
             r.fail("image." + key,
                    fmt::format("{}: unsupported scheme '{}' (use http, https or file)",
@@ -143,9 +142,7 @@ struct Parser {
         else
             im.url = fmt::format("{}/{}-{}-latest.img", im.repo, im.os, im.release);
         if (auto sha = r.string("image", "sha256", false)) {
-            std::string s = *sha;
-            std::transform(s.begin(), s.end(), s.begin(),
-                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            std::string s = text::ascii_lower(*sha);
             if (s.size() != 64 || s.find_first_not_of("0123456789abcdef") != std::string::npos)
                 r.fail("image.sha256",
                        fmt::format("{} is not a SHA-256 checksum (64 hex digits)", quote(*sha)));

@@ -2,27 +2,12 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/image/sha256.hpp"
+#include "aplspawn/text.hpp"
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cctype>
-
 namespace aplspawn::image {
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return s;
-}
 
 // GNU escaping: a line starting with '\' has "\\" and "\n" escaped in its name.
 std::string unescape(std::string_view s) {
@@ -44,15 +29,15 @@ std::string clean_name(std::string name) {
 }
 
 std::optional<SumsEntry> parse_line(std::string_view line) {
-    line = trim(line);
+    line = text::trim_blanks(line);
     if (line.empty() || line.front() == '#') return std::nullopt;
     // BSD tag style: SHA256 (NAME) = HEX
     if (line.starts_with("SHA256 (")) {
         auto close = line.rfind(") = ");
         if (close == std::string_view::npos) return std::nullopt;
-        std::string_view hex = trim(line.substr(close + 4));
+        std::string_view hex = text::trim_blanks(line.substr(close + 4));
         if (!is_sha256_hex(hex)) return std::nullopt;
-        return SumsEntry{lower(hex), clean_name(std::string(line.substr(8, close - 8)))};
+        return SumsEntry{text::ascii_lower(hex), clean_name(std::string(line.substr(8, close - 8)))};
     }
     bool escaped = false;
     if (line.front() == '\\') {
@@ -65,7 +50,7 @@ std::optional<SumsEntry> parse_line(std::string_view line) {
     if (!rest.empty() && (rest.front() == ' ' || rest.front() == '*')) rest.remove_prefix(1);
     if (rest.empty()) return std::nullopt;
     std::string name = escaped ? unescape(rest) : std::string(rest);
-    return SumsEntry{lower(line.substr(0, 64)), clean_name(std::move(name))};
+    return SumsEntry{text::ascii_lower(line.substr(0, 64)), clean_name(std::move(name))};
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/sys/fd.hpp"
+#include "aplspawn/text.hpp"
 
 #include <blkid/blkid.h>
 #include <fcntl.h>
@@ -198,9 +199,7 @@ RootPartition find_root_partition(int fd, const std::string& what) {
                 PartitionEntry e;
                 e.number = blkid_partition_get_partno(par);
                 if (const char* t = blkid_partition_get_type_string(par)) {
-                    e.type = t;
-                    std::transform(e.type.begin(), e.type.end(), e.type.begin(),
-                                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                    e.type = text::ascii_lower(t);
                 } else {
                     e.type = fmt::format("0x{:02x}", blkid_partition_get_type(par));
                 }

@@ -2,6 +2,7 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/image/url.hpp"
+#include "aplspawn/text.hpp"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -28,13 +29,6 @@ void global_init() {
     std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
     if (result != CURLE_OK)
         throw Error(fmt::format("libcurl: initialisation failed: {}", curl_easy_strerror(result)));
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 std::string_view trim(std::string_view s) {
@@ -69,7 +63,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     }
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return size * count;
-    std::string name = lower(trim(line.substr(0, colon)));
+    std::string name = text::ascii_lower(trim(line.substr(0, colon)));
     std::string value(trim(line.substr(colon + 1)));
     if (name == "etag") h->etag = value;
     else if (name == "last-modified") h->last_modified = value;

@@ -7,6 +7,7 @@
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/lock.hpp"
 #include "aplspawn/sys/stream_file.hpp"
+#include "aplspawn/text.hpp"
 #include "image/pipeline.hpp"
 
 #include <fmt/format.h>
@@ -33,12 +34,6 @@ std::string hash_file(const fs::path& path) {
     Sha256 h;
     sys::read_blocks(path, stored_size(path), kReadBlock, [&](std::span<const unsigned char> b) { h.update(b); });
     return h.hex();
-}
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
 }
 
 // Throws when the store's filesystem has less than `needed` bytes available.
@@ -270,7 +265,7 @@ Prechecks precheck(const PullRequest& req) {
     };
 
     if (!req.sha256.empty()) {
-        p.expected_sha256 = lower(req.sha256);
+        p.expected_sha256 = text::ascii_lower(req.sha256);
         p.source = ChecksumSource::pinned;
         // Pinned and already stored: nothing to ask the network.
         if (cur && cur->published_sha256 == p.expected_sha256)

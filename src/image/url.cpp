@@ -1,7 +1,5 @@
 #include "aplspawn/image/url.hpp"
-
-#include <algorithm>
-#include <cctype>
+#include "aplspawn/text.hpp"
 
 namespace aplspawn::image {
 namespace {
@@ -26,10 +24,7 @@ int hex_value(char c) {
 std::string url_scheme(std::string_view url) {
     auto end = url.find("://");
     if (end == std::string_view::npos) return "";
-    std::string s(url.substr(0, end));
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
+    return text::ascii_lower(url.substr(0, end));
 }
 
 std::string percent_decode(std::string_view s) {

@@ -1,4 +1,5 @@
 #include "aplspawn/net/nat.hpp"
+#include "aplspawn/text.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -9,12 +10,6 @@ namespace aplspawn::net {
 namespace {
 
 using json = nlohmann::json;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
 
 // Names go into nft's language inside double quotes (interfaces) or bare (the table): refuse
 // anything that could end the quote or the word.
@@ -61,7 +56,7 @@ std::map<std::string, std::vector<std::string>> parse_listing(std::string_view l
     std::string current;  // chain being read at depth 2; "" for anything else
     while (!listing.empty()) {
         auto nl = listing.find('\n');
-        std::string_view line = trim(listing.substr(0, nl));
+        std::string_view line = text::trim_blanks(listing.substr(0, nl));
         listing.remove_prefix(nl == std::string_view::npos ? listing.size() : nl + 1);
         if (line.empty()) continue;
         if (line == "}") {
@@ -72,7 +67,7 @@ std::map<std::string, std::vector<std::string>> parse_listing(std::string_view l
         if (depth == 0) {
             // "table ip NAME {"
         } else if (depth == 1 && opens && line.starts_with("chain ")) {
-            current = std::string(trim(line.substr(6, line.size() - 7)));
+            current = std::string(text::trim_blanks(line.substr(6, line.size() - 7)));
             chains[current];
         } else if (depth == 1) {
             chains[""].emplace_back(line);  // a set, map, flowtable, comment...: not ours
