@@ -9,13 +9,33 @@
 #include "support/testing.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 
 namespace aplspawn::testing {
+
+// Every entry below dir: type, mode, owner, size, mtime (ns), content or link target: two
+// snapshots are equal when nothing below dir changed.
+inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
+    std::map<std::string, std::string> m;
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+        struct stat st {};
+        REQUIRE(::lstat(it->path().c_str(), &st) == 0);
+        std::string v = fmt::format("{:o} {}:{} {} {}.{}", st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                    st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        if (S_ISREG(st.st_mode)) v += " " + sys::read_file(it->path());
+        if (S_ISLNK(st.st_mode)) v += " -> " + fs::read_symlink(it->path()).string();
+        m[fs::relative(it->path(), dir).string()] = v;
+    }
+    return m;
+}
 
 // Builds a busybox test image (layout: gpt-root, gpt-label, gpt-single, gpt-none, gpt-esp-only,
 // bare; fs: squashfs, ext4, erofs, btrfs, xfs) at `out`.

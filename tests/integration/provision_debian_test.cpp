@@ -32,21 +32,6 @@ constexpr const char* kName = "aplspawn10";
 constexpr const char* kIp = "10.77.0.10";
 constexpr const char* kGateway = "10.77.0.1";
 
-// Every entry below dir: type, mode, owner, size, mtime (ns), content or link target.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-    std::map<std::string, std::string> m;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-        struct stat st {};
-        REQUIRE(::lstat(it->path().c_str(), &st) == 0);
-        std::string v = fmt::format("{:o} {}:{} {} {}.{}", st.st_mode, st.st_uid, st.st_gid, st.st_size,
-                                    st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-        if (S_ISREG(st.st_mode)) v += " " + sys::read_file(it->path());
-        if (S_ISLNK(st.st_mode)) v += " -> " + fs::read_symlink(it->path()).string();
-        m[fs::relative(it->path(), dir).string()] = v;
-    }
-    return m;
-}
-
 struct StatInfo {
     mode_t mode = 0;
     uid_t uid = 0;

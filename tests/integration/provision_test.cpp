@@ -42,21 +42,6 @@ StatInfo lstat_of(const fs::path& p) {
     return {st.st_mode, st.st_uid, st.st_gid};
 }
 
-// Every entry below dir: type, mode, owner, size, mtime (ns), content or link target.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-    std::map<std::string, std::string> m;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-        struct stat st {};
-        REQUIRE(::lstat(it->path().c_str(), &st) == 0);
-        std::string v = fmt::format("{:o} {}:{} {} {}.{}", st.st_mode, st.st_uid, st.st_gid, st.st_size,
-                                    st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-        if (S_ISREG(st.st_mode)) v += " " + sys::read_file(it->path());
-        if (S_ISLNK(st.st_mode)) v += " -> " + fs::read_symlink(it->path()).string();
-        m[fs::relative(it->path(), dir).string()] = v;
-    }
-    return m;
-}
-
 // All of the machine's own state a hostile image aims at: a private tmpfs on /tmp.
 void private_tmp() { REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") == 0); }
 
