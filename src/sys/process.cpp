@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,19 +61,76 @@ void make_pipe(UniqueFd& r, UniqueFd& w) {
     w.reset(fds[1]);
 }
 
-// In the child after fork: default signal dispositions and an empty mask, then exec; on failure
-// report errno through the CLOEXEC pipe.
+// In the child after fork: every signal at its default disposition and an empty mask (as run()'s
+// posix_spawn does), then exec; on failure report errno through the CLOEXEC pipe.
 [[noreturn]] void child_exec(const ExecImage& img, int err_fd) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL, STOP
     ::execve(img.path.c_str(), img.argv.data(), img.envp.data());
     int err = errno;
     ssize_t ignored = ::write(err_fd, &err, sizeof err);
     (void)ignored;
     ::_exit(127);
 }
+
+// posix_spawn's attributes and file actions, freed on every path. start() throws
+// "exec PROG: REASON" when the program cannot be started (glibc reports exec's errno).
+class Spawn {
+public:
+    Spawn() {
+        if (int e = ::posix_spawnattr_init(&attr_)) throw Error::from_errno("posix_spawnattr_init", e);
+        if (int e = ::posix_spawn_file_actions_init(&actions_)) {
+            ::posix_spawnattr_destroy(&attr_);
+            throw Error::from_errno("posix_spawn_file_actions_init", e);
+        }
+    }
+    ~Spawn() {
+        ::posix_spawn_file_actions_destroy(&actions_);
+        ::posix_spawnattr_destroy(&attr_);
+    }
+    Spawn(const Spawn&) = delete;
+    Spawn& operator=(const Spawn&) = delete;
+
+    // Every signal at its default disposition (also one ignored by whoever started us), and an
+    // empty mask. (sigfillset leaves out glibc's internal signals.)
+    void default_signals() {
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigfillset(&defaults);
+        check(::posix_spawnattr_setsigmask(&attr_, &none), "setsigmask");
+        check(::posix_spawnattr_setsigdefault(&attr_, &defaults), "setsigdefault");
+        flags_ |= POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    }
+    void set_flags(short f) { flags_ |= f; }
+    // A dup2 onto the same number clears close-on-exec (glibc), so a pipe that landed on 0-2
+    // still reaches the child.
+    void dup2(int from, int to) { check(::posix_spawn_file_actions_adddup2(&actions_, from, to), "adddup2"); }
+    void open(int fd, const char* path, int flags) {
+        check(::posix_spawn_file_actions_addopen(&actions_, fd, path, flags, 0), "addopen");
+    }
+    void chdir(const std::string& dir) {
+        check(::posix_spawn_file_actions_addchdir_np(&actions_, dir.c_str()), "addchdir");
+    }
+    pid_t start(const ExecImage& img) {
+        check(::posix_spawnattr_setflags(&attr_, flags_), "setflags");
+        pid_t pid = -1;
+        if (int e = ::posix_spawn(&pid, img.path.c_str(), &actions_, &attr_, img.argv.data(), img.envp.data()))
+            throw Error::from_errno(fmt::format("exec {}", img.args[0]), e);
+        return pid;
+    }
+
+private:
+    static void check(int e, const char* what) {
+        if (e) throw Error::from_errno(fmt::format("posix_spawn {}", what), e);
+    }
+    posix_spawnattr_t attr_;
+    posix_spawn_file_actions_t actions_;
+    short flags_ = 0;
+};
 
 // Reads the exec-error pipe: 0 when exec succeeded (pipe closed by exec), else the child's errno.
 int exec_error(UniqueFd& err_r) {
@@ -111,9 +169,9 @@ std::optional<std::filesystem::path> find_program(const std::string& name) {
     std::string_view path = (path_env && *path_env) ? path_env : kDefaultPath;
     while (true) {
         size_t colon = path.find(':');
-        std::string dir(path.substr(0, colon));
+        std::filesystem::path dir(path.substr(0, colon));
         if (dir.empty()) dir = ".";
-        std::string candidate = dir + "/" + name;
+        std::string candidate = (dir / name).string();
         std::error_code ec;
         if (::access(candidate.c_str(), X_OK) == 0 &&
             std::filesystem::is_regular_file(candidate, ec))
@@ -126,37 +184,32 @@ std::optional<std::filesystem::path> find_program(const std::string& name) {
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     ExecImage img(argv, options.env);
-    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w, exec_r, exec_w;
+    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
     make_pipe(out_r, out_w);
     make_pipe(err_r, err_w);
-    make_pipe(exec_r, exec_w);
     const bool feed = !options.input.empty();
     if (feed) make_pipe(in_r, in_w);
     std::string cwd = options.cwd.string();
 
-    pid_t pid = ::fork();
-    if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
-    if (pid == 0) {
-        ::setpgid(0, 0);  // its own process group: a timeout kills everything it started
-        int in_fd = feed ? in_r.get() : ::open("/dev/null", O_RDONLY);
-        if (in_fd < 0 || ::dup2(in_fd, 0) < 0 || ::dup2(out_w.get(), 1) < 0 ||
-            ::dup2(err_w.get(), 2) < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) < 0)) {
-            int err = errno;
-            ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
-            (void)ignored;
-            ::_exit(127);
-        }
-        child_exec(img, exec_w.get());
-    }
+    // posix_spawn, not fork: glibc starts the child with CLONE_VM|CLONE_VFORK, so nothing of
+    // this (often many-threaded) process's address space is copied or made copy-on-write.
+    // status runs one ssh per container at once; fork's page-table copies and the write
+    // faults after them were most of aplspawn's own CPU there.
+    Spawn sp;
+    sp.default_signals();
+    sp.set_flags(POSIX_SPAWN_SETPGROUP);  // pgroup 0: its own group, a timeout kills all it started
+    if (feed)
+        sp.dup2(in_r.get(), 0);
+    else
+        sp.open(0, "/dev/null", O_RDONLY);
+    sp.dup2(out_w.get(), 1);
+    sp.dup2(err_w.get(), 2);
+    if (!cwd.empty()) sp.chdir(cwd);
+    pid_t pid = sp.start(img);
     Child guard(pid);  // killed and reaped if anything below throws
-    exec_w.reset();
     out_w.reset();
     err_w.reset();
     in_r.reset();
-    if (int err = exec_error(exec_r)) {
-        guard.wait_for(std::chrono::milliseconds(1000));
-        throw Error::from_errno(fmt::format("exec {}", argv[0]), err);
-    }
 
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (!pidfd) throw_errno("pidfd_open");

@@ -1,6 +1,8 @@
 // External programs, always from argv vectors (never a shell string). The program is looked up
-// in PATH before fork; an exec failure comes back through a close-on-exec pipe as an Error
-// ("exec ssh-keygen: No such file or directory"), not as a mysterious exit code 127.
+// in PATH first; an exec failure comes back as an Error ("exec ssh-keygen: No such file or
+// directory"), not as a mysterious exit code 127. Children start with every signal at its default
+// and an empty signal mask. run() uses posix_spawn (no copy of our address space: status starts
+// one ssh per container at once); spawn() forks, as its child moves itself into cgroups first.
 #pragma once
 
 #include <sys/types.h>
