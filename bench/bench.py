@@ -6,7 +6,8 @@ Measures, in one session:
             returns then), for each N, alternating run by run with the baselines of
             bench/baseline (hand-rolled: everything at once; sequential: one after another)
             and with aplspawn's lean boot profile and script mode;
-  status    latency of `aplspawn status` with the fleet up;
+  status    latency of `aplspawn status` with the fleet up, alternating with its floor: as many
+            bare `ssh … id -un` logins at once as there are containers;
   stop      `aplspawn stop` and `aplspawn cleanup` times;
   rss       peak RSS of the aplspawn process during spawn (VmHWM sampled from /proc, the
             process alone; and wait4's ru_maxrss, which also covers the children it reaped);
@@ -334,7 +335,7 @@ def check_clean(env, what):
 # ---------------------------------------------------------------------------------------------
 # Spawn runs.
 # ---------------------------------------------------------------------------------------------
-def run_spawn_variant(env, variant, n, run_index, results, extra_status=False):
+def run_spawn_variant(env, variant, n, run_index, results):
     logfile = os.path.join(env.logs, f"spawn-{variant}-{n}-{run_index}.log")
     load0 = loadavg()
     cpu0 = cpu_busy_seconds()
@@ -346,15 +347,6 @@ def run_spawn_variant(env, variant, n, run_index, results, extra_status=False):
         rec.update(r)
         rec["cpu_busy"] = cpu_busy_seconds() - cpu0
         rec["cpu_own"] = bench_cpu_seconds() - own0 if own0 is not None else None
-        if r["rc"] == 0 and extra_status:
-            time.sleep(3)  # the fleet settles (the last units of each boot) before status
-            rec["status"] = []
-            for i in range(env.args.status_runs):
-                s = timed([env.bin, "-c", cfg, "status"],
-                          os.path.join(env.logs, f"status-{n}.log"), env=env.env)
-                rec["status"].append(s["wall"])
-                if s["rc"] != 0:
-                    rec["status_failed"] = True
         st = timed([env.bin, "-c", cfg, "stop"], logfile, env=env.env)
         cl = timed([env.bin, "-c", cfg, "cleanup"], logfile, env=env.env)
         rec["stop"], rec["cleanup"] = st["wall"], cl["wall"]
@@ -383,12 +375,71 @@ def run_spawn_variant(env, variant, n, run_index, results, extra_status=False):
 
 
 def bench_spawn(env, results):
-    status_sizes = set(env.args.status_sizes)
     for n in env.args.sizes:
         for i in range(env.args.runs):
             for v in env.args.variants:
-                run_spawn_variant(env, v, n, i, results,
-                                  extra_status=(v == "aplspawn" and i == 0 and n in status_sizes))
+                run_spawn_variant(env, v, n, i, results)
+
+
+# ---------------------------------------------------------------------------------------------
+# status: aplspawn status against its floor, N bare SSH logins at once.
+# ---------------------------------------------------------------------------------------------
+def ssh_login_argv(env, ip, known_hosts):
+    """One login as status makes it (src/fleet/ssh.cpp ssh_argv): same options, same command."""
+    return ["ssh", "-F", "none", "-i", env.key, "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            "-o", "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org,"
+                  "ecdh-sha2-nistp256,diffie-hellman-group14-sha256",
+            "-o", "UpdateHostKeys=no", f"test@{ip}", "--", "id", "-un"]
+
+
+def bare_logins(env, n, known_hosts):
+    """N logins at once, each its own ssh process: what any status that really logs in pays."""
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(ssh_login_argv(env, ip, known_hosts), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for ip in env.ips(n)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    wall = time.monotonic() - t0
+    ok = all(p.returncode == 0 for p in procs) and all(o.strip() == "test" for o in outs)
+    return wall, ok
+
+
+def bench_status(env, results):
+    """For each N: one fleet up, then status and the bare logins alternately, status_runs each."""
+    for n in env.args.status_sizes:
+        cfg = env.config(n)
+        logfile = os.path.join(env.logs, f"status-{n}.log")
+        known_hosts = os.path.join(env.dir, "aplspawn", "state", "known_hosts")
+        r = timed([env.bin, "-c", cfg, "spawn"], logfile, env=env.env)
+        if r["rc"] != 0:
+            raise RuntimeError(f"spawn of {n} for status failed, see {logfile}")
+        time.sleep(3)  # the fleet settles (the last units of each boot) before status
+        rec = {"n": n, "status": [], "status_cpu": [], "bare": [], "bare_cpu": [],
+               "failed": [], "load_before": loadavg()}
+        for i in range(env.args.status_runs):
+            c0 = cpu_busy_seconds()
+            s = timed([env.bin, "-c", cfg, "status"], logfile, env=env.env)
+            rec["status"].append(s["wall"])
+            rec["status_cpu"].append(cpu_busy_seconds() - c0)
+            if s["rc"] != 0:
+                rec["failed"].append(f"status run {i}: exit {s['rc']}")
+            c0 = cpu_busy_seconds()
+            wall, ok = bare_logins(env, n, known_hosts)
+            rec["bare"].append(wall)
+            rec["bare_cpu"].append(cpu_busy_seconds() - c0)
+            if not ok:
+                rec["failed"].append(f"bare logins run {i} failed")
+            log(f"status N={n} run {i}: status {s['wall']:.2f} s, {n} bare logins {wall:.2f} s")
+        st = timed([env.bin, "-c", cfg, "stop"], logfile, env=env.env)
+        cl = timed([env.bin, "-c", cfg, "cleanup"], logfile, env=env.env)
+        if st["rc"] or cl["rc"]:
+            raise RuntimeError(f"stop/cleanup failed, see {logfile}")
+        results["status"].append(rec)
+        check_clean(env, f"status N={n}")
+        settle(env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -802,12 +853,23 @@ def summarize(results):
     lines.append("|---|---|---|---|---|")
     status_at = len(lines)
     st = {}
-    for r in sp:
-        if r.get("status"):
-            st[r["n"]] = r["status"]
-            lines.append(f"| status (fleet up) | {r['n']} | {fmt_s(median(r['status']))} s | "
-                         f"{len(r['status'])} | {', '.join(f'{x:.2f}' for x in r['status'])} |")
-    summary["status"] = {str(k): median(v) for k, v in st.items()}
+    for r in results.get("status", []):
+        st[r["n"]] = r
+        lines.append(f"| status (fleet up) | {r['n']} | {fmt_s(median(r['status']))} s | "
+                     f"{len(r['status'])} | {', '.join(f'{x:.2f}' for x in r['status'])} |")
+        lines.append(f"| {r['n']} bare `ssh id -un` logins at once (status's floor) | {r['n']} | "
+                     f"{fmt_s(median(r['bare']))} s | {len(r['bare'])} | "
+                     f"{', '.join(f'{x:.2f}' for x in r['bare'])} |")
+        lines.append(f"| machine CPU: status / bare logins | {r['n']} | "
+                     f"{median(r['status_cpu']):.2f} / {median(r['bare_cpu']):.2f} CPU-s | "
+                     f"{len(r['status_cpu'])} | |")
+        if r["failed"]:
+            lines.append(f"| **failed** | {r['n']} | {'; '.join(r['failed'])} | | |")
+    summary["status"] = {str(k): {"status_s": median(r["status"]), "bare_s": median(r["bare"]),
+                                  "ratio": median(r["status"]) / median(r["bare"]),
+                                  "status_cpu_s": median(r["status_cpu"]),
+                                  "bare_cpu_s": median(r["bare_cpu"])}
+                         for k, r in st.items()}
     stopc = {}
     for n in args["sizes"]:
         rs = [r for r in sp if r["variant"] == "aplspawn" and r["n"] == n and "stop" in r]
@@ -877,9 +939,10 @@ def summarize(results):
         if r is not None and n > 1:
             lines.append(f"| spawn far ahead of sequential (≤ 0.50 ×, twice as fast), N={n} | "
                          f"{r:.2f} × | {'met' if r <= 0.5 else 'NOT met'} |")
-    s20 = summary["status"].get(str(nmax))
-    if s20 is not None:
-        lines.append(f"| status of {nmax} < 1 s | {s20:.2f} s | {'met' if s20 < 1 else 'NOT met'} |")
+    for n, x in sorted(summary["status"].items(), key=lambda kv: int(kv[0])):
+        lines.append(f"| status of {n} ≤ 1.10 × {n} bare logins at once | {x['ratio']:.2f} × "
+                     f"({x['status_s']:.2f} / {x['bare_s']:.2f} s) | "
+                     f"{'met' if x['ratio'] <= 1.10 else 'NOT met'} |")
     if "getimage" in summary:
         g = summary["getimage"]
         lines.append(f"| getimage ≥ 0.9 × curl (curl -o + sha256sum) | "
@@ -957,7 +1020,7 @@ def main():
     ap.add_argument("--image-mib", type=int, default=1024)
     ap.add_argument("--getimage-runs", type=int, default=5)
     ap.add_argument("--settle", type=float, default=1.0, help="seconds of quiet between runs")
-    ap.add_argument("--only", default="spawn,profile,getimage")
+    ap.add_argument("--only", default="spawn,status,profile,getimage")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -981,7 +1044,7 @@ def main():
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "load_start": loadavg(),
         "host_snapshot": open(args.host_snapshot).read() if args.host_snapshot else "",
-        "spawn": [], "profile": [],
+        "spawn": [], "status": [], "profile": [],
     }
     t_start = time.monotonic()
     try:
@@ -1001,6 +1064,8 @@ def main():
         settle(env)
         if "spawn" in only:
             bench_spawn(env, results)
+        if "status" in only:
+            bench_status(env, results)
         if "profile" in only:
             bench_profile(env, results)
         if "getimage" in only:
@@ -1012,7 +1077,7 @@ def main():
             env.apl(env.config(1), "netdown", check=False)
         except Exception as e:  # the namespace takes it down anyway
             log(f"netdown: {e}")
-        md = summarize(results) if (results["spawn"] or results["profile"]
+        md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1, default=str)
