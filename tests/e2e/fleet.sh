@@ -94,6 +94,11 @@ ap inventory
 check_rc "inventory" 0
 check "inventoryFile written" test -s "$WORK/inventory.ini"
 check_eq "inventoryFile holds what stdout printed" "$AP_OUT" "$(cat "$WORK/inventory.ini" 2>&1)"
+# status and ansible logged in to each: the default image ran no update-motd for them.
+for pid in "${PIDS[@]}"; do
+    check_not "no /run/motd.dynamic in container $pid after its command logins" \
+        test -e "/proc/$pid/root/run/motd.dynamic"
+done
 require_ok "ansible ping"
 
 # ---------------------------------------------------------------------------------------------
