@@ -67,7 +67,7 @@ enum class StartMode { boot, script };
 // saves ~0.42 CPU-s per container (an RSA-3072 key; ed25519 and ecdsa ~0.014) with images
 // that do not.
 const std::vector<std::string>& known_host_key_types();  // ed25519, ecdsa, rsa
-std::vector<std::string> default_host_key_types();       // ed25519, ecdsa, rsa
+std::vector<std::string> default_host_key_types();       // ed25519, ecdsa (rsa: opt-in)
 enum class BootProfile { full, lean };
 
 struct Common {

@@ -160,7 +160,7 @@ const std::vector<std::string>& known_host_key_types() {
     return types;
 }
 
-std::vector<std::string> default_host_key_types() { return {"ed25519", "ecdsa", "rsa"}; }
+std::vector<std::string> default_host_key_types() { return {"ed25519", "ecdsa"}; }
 
 bool is_valid_user_name(std::string_view name) {
     if (name.empty() || name.size() > 32) return false;

@@ -98,6 +98,10 @@ check_eq "inventoryFile holds what stdout printed" "$AP_OUT" "$(cat "$WORK/inven
 for pid in "${PIDS[@]}"; do
     check_not "no /run/motd.dynamic in container $pid after its command logins" \
         test -e "/proc/$pid/root/run/motd.dynamic"
+    # Its boot made no host key of a type aplspawn was not told to provision (rsa: opt-in).
+    check_not "no RSA host key in container $pid" test -e "/proc/$pid/root/etc/ssh/ssh_host_rsa_key"
+    check "the ed25519 host key aplspawn provisioned in container $pid" \
+        test -s "/proc/$pid/root/etc/ssh/ssh_host_ed25519_key"
 done
 require_ok "ansible ping"
 

@@ -65,7 +65,7 @@ TEST_CASE("defaults fill what the minimal config leaves out", "[config]") {
     CHECK(c.common.ready_timeout_sec == 120);
     CHECK(c.common.home_path == "/var/lib/machines");
     CHECK(c.common.inventory_file.empty());
-    CHECK(c.common.host_key_types == std::vector<std::string>{"ed25519", "ecdsa", "rsa"});
+    CHECK(c.common.host_key_types == std::vector<std::string>{"ed25519", "ecdsa"});  // rsa: opt-in
     // a compressed URL is stored decompressed under its name without the suffix
     CHECK(c.image.file_name == "os.raw");
     CHECK(c.image.name == "os");
