@@ -1017,7 +1017,47 @@ def summarize(results):
                              f"{p.get('units_active')} active units; slowest units: "
                              + "; ".join(" ".join(l.split()) for l in p["analyze_blame"][:8]))
     results["summary"] = summary
+    lines.append("")
+    lines.append("### Raw samples")
+    lines.append("")
+    lines.append("Every timed sample (seconds; CPU from the bench's cpuacct cgroup; `cpu_machine_s` is the "
+                 "whole machine's busy time). The profile data is in results.json.")
+    lines.append("")
+    lines += raw_samples(results)
     return "\n".join(lines) + "\n"
+
+
+def raw_samples(results):
+    """The timed samples as compact JSON, one record per line, for the docs."""
+    def r2(x):
+        return round(x, 3) if isinstance(x, float) else x
+    keys = (("variant", "variant"), ("n", "n"), ("run", "run"), ("wall", "wall_s"), ("rc", "rc"),
+            ("cpu_own", "cpu_own_s"), ("cpu_busy", "cpu_machine_s"), ("stop", "stop_s"),
+            ("cleanup", "cleanup_s"), ("hwm_kib", "vmhwm_kib"), ("maxrss_kib", "wait4_maxrss_kib"),
+            ("self_cpu", "aplspawn_self_cpu_s"))
+    spawn = []
+    for r in results["spawn"]:
+        rec = {out: r2(r[k]) for k, out in keys if r.get(k) is not None}
+        if "vmhwm_kib" not in rec:  # a baseline: its children's peak says nothing of aplspawn
+            rec.pop("wait4_maxrss_kib", None)
+        if r.get("load_before"):
+            rec["load1_before"] = r["load_before"][0]
+        spawn.append(json.dumps(rec, separators=(",", ":")))
+    status = [json.dumps({"n": r["n"], "status_s": [r2(x) for x in r["status"]],
+                          "bare_logins_s": [r2(x) for x in r["bare"]],
+                          "status_cpu_s": [r2(x) for x in r["status_cpu"]],
+                          "bare_cpu_s": [r2(x) for x in r["bare_cpu"]]}, separators=(",", ":"))
+              for r in results.get("status", [])]
+    out = ["```json", "{\"machine\":" + json.dumps(results.get("machine", {}), separators=(",", ":")) + ","]
+    out.append("\"spawn_runs\":[\n" + ",\n".join(spawn) + "],")
+    out.append("\"status_runs\":[\n" + ",\n".join(status) + "],")
+    gi = results.get("getimage")
+    if gi:
+        out.append("\"getimage\":" + json.dumps({k: [r2(x) for x in v] if isinstance(v, list) else v
+                                                for k, v in gi.items()}, separators=(",", ":")) + ",")
+    out.append("\"keygen_cpu_s\":" + json.dumps(results.get("keygen"), separators=(",", ":")) + "}")
+    out.append("```")
+    return out
 
 
 def main():
