@@ -41,6 +41,23 @@ auto wait_for(const ContainerRecord& rec, Clock::time_point deadline, std::strin
     }
 }
 
+// How long a container's old veth may take to go after it stopped (the kernel's background
+// teardown of its network namespace; seconds under load).
+constexpr auto kVethTeardown = 15s;
+
+// Did nspawn exit because the host side of the container's veth already existed?
+bool failed_on_existing_veth(const fs::path& log) {
+    std::optional<std::string> text;
+    try {
+        text = sys::read_file_if_exists(log);
+    } catch (const Error&) {
+        return false;
+    }
+    if (!text) return false;
+    auto at = text->rfind("Failed to add new veth interfaces");
+    return at != std::string::npos && text->find("File exists", at) != std::string::npos;
+}
+
 bool has_interface(pid_t pid, std::string_view ifname) {
     std::optional<std::string> dev;
     try {
@@ -222,6 +239,14 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
     std::string step;
     ContainerRecord rec;
     bool launched = false;
+    auto launch = [&] {
+        step = fmt::format("Starting {} with systemd-nspawn", v.name);
+        rec = ctx.launcher.start(launch_spec(c, ct, v.dirs, ctx.state));
+        launched = true;
+        rec.ready = false;
+        ctx.state.save(rec);
+        ok(fmt::format("Container with pid {} was started", rec.nspawn_pid));
+    };
     try {
         if (v.running) {
             rec = *v.record;
@@ -247,31 +272,47 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
             bool changed = ctx.known_hosts.set(ip, pr.host_public_keys);
             ok(step + (changed ? "" : std::string(out::already_so)));
 
-            step = fmt::format("Starting {} with systemd-nspawn", v.name);
-            rec = ctx.launcher.start(launch_spec(c, ct, v.dirs, ctx.state));
-            launched = true;
-            rec.ready = false;
-            ctx.state.save(rec);
-            ok(fmt::format("Container with pid {} was started", rec.nspawn_pid));
+            launch();
         }
 
-        step = fmt::format("Finding the leader (PID 1) of {}", v.name);
-        auto leader = wait_for(rec, ctx.deadline, "the container's PID 1", 20ms,
-                               [&]() -> std::optional<ProcessRef> {
-                                   if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
-                                   return std::nullopt;
-                               });
+        // nspawn exits at once when the host side of the container's veth (vb-NAME) still exists:
+        // the kernel removes a stopped container's veth with its network namespace, in the
+        // background, so right after a container of this name was stopped (an interrupted run
+        // settled above, a stop just before) it can be there for a moment. Start again while
+        // that is the reason, for up to kVethTeardown.
+        const auto veth_until = Clock::now() + kVethTeardown;
+        ProcessRef leader;
+        while (true) {
+            try {
+                step = fmt::format("Finding the leader (PID 1) of {}", v.name);
+                leader = wait_for(rec, ctx.deadline, "the container's PID 1", 20ms,
+                                  [&]() -> std::optional<ProcessRef> {
+                                      if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
+                                      return std::nullopt;
+                                  });
+                step = fmt::format("Setting IP {}/{} on host0 of {}, default route via {}", ip,
+                                   c.vars.prefix, v.name, c.vars.gateway.str());
+                wait_for(rec, ctx.deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
+                    if (has_interface(leader.pid, "host0")) return true;
+                    return std::nullopt;
+                });
+                break;
+            } catch (const Error&) {
+                if (v.running || is_running(rec) || Clock::now() >= veth_until ||
+                    !failed_on_existing_veth(ctx.state.log_path(v.name)))
+                    throw;
+                info(fmt::format("systemd-nspawn for {} found its old veth still there (the kernel "
+                                 "removes it in the background): starting again",
+                                 v.name));
+                std::this_thread::sleep_for(250ms);
+                launch();
+            }
+        }
         rec.leader_pid = leader.pid;
         rec.leader_start_time = leader.start_time;
         ctx.state.save(rec);
 
         info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, c.vars.prefix));
-        step = fmt::format("Setting IP {}/{} on host0 of {}, default route via {}", ip,
-                           c.vars.prefix, v.name, c.vars.gateway.str());
-        wait_for(rec, ctx.deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
-            if (has_interface(leader.pid, "host0")) return true;
-            return std::nullopt;
-        });
         Change ipch = net::configure_container_address(leader.pid, "host0", ct.ip, c.vars.prefix,
                                                        c.vars.gateway);
         ok(step + already(ipch));

@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include <set>
+#include <thread>
 
 using namespace aplspawn;
 using namespace aplspawn::testing;
@@ -231,6 +232,26 @@ TEST_CASE("kill -9 during spawn: the next spawn, or stop, brings the host to a c
         CHECK(e.run({"spawn"}).exit_code == 0);
         REQUIRE(e.run({"stop"}).exit_code == 0);
     }
+}
+
+TEST_CASE("spawn starts a container again while its old veth is still being removed",
+          "[fleet][spawn][debian]") {
+    // The kernel removes a stopped container's veth in the background; until then nspawn fails
+    // with "Failed to add new veth interfaces (vb-NAME:host0): File exists". A link of that name
+    // that goes away 2 s into the spawn stands in for it.
+    Env e(1);
+    REQUIRE(sys::run({"ip", "link", "add", "vb-aplspawn10", "type", "veth", "peer", "name", "aplveth-peer"}).ok());
+    std::thread remover([] {
+        std::this_thread::sleep_for(2s);
+        sys::run({"ip", "link", "del", "vb-aplspawn10"});
+    });
+    auto r = e.run({"spawn"});
+    remover.join();
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains("found its old veth still there"));
+    CHECK(e.ssh(e.c.fleet[0].ip.str(), {"true"}).ok());
+    REQUIRE(e.run({"stop"}).exit_code == 0);
+    check_nothing_left(e);
 }
 
 TEST_CASE("a container that never becomes ready fails alone, with the tail of its log",
