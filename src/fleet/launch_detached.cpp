@@ -115,10 +115,19 @@ private:
     Change stop_processes(const ContainerRecord& r, std::chrono::seconds grace) {
         ProcessRef nspawn{r.nspawn_pid, r.nspawn_start_time};
         ProcessRef lead{r.leader_pid, r.leader_start_time};
+        // The container's PID 1, looked up again (as nspawn's child) while the one known is not
+        // alive: a container stopped early in its start (an interrupted spawn's) gets its PID 1
+        // only after stop began. Killing nspawn alone would leave that PID 1, its namespaces and
+        // its veth behind.
+        auto leader_alive = [&] {
+            if (lead.pid > 0 && alive(lead)) return true;
+            if (!alive(nspawn)) return false;
+            auto l = find_leader(nspawn.pid);
+            if (l) lead = *l;
+            return l.has_value();
+        };
         bool nspawn_up = alive(nspawn);
-        if (nspawn_up && (lead.pid <= 0 || !alive(lead)))
-            if (auto l = find_leader(nspawn.pid)) lead = *l;
-        bool leader_up = lead.pid > 0 && alive(lead);
+        bool leader_up = leader_alive();
         if (!nspawn_up && !leader_up) return Change::unchanged;
 
         const auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace);
@@ -126,7 +135,7 @@ private:
         // In boot mode the halt request is repeated (wait_asking_again) to the container's PID 1
         // itself. Never a second SIGTERM to nspawn: that one means "terminate now".
         auto ask_leader_again = [&] {
-            if (boot && leader_up) send_signal(lead, SIGRTMIN + 3);
+            if (boot && leader_alive()) send_signal(lead, SIGRTMIN + 3);
         };
         auto gone = [](const ProcessRef& p) {
             return [p](std::chrono::milliseconds slice) { return wait_gone(p, slice); };
@@ -135,7 +144,7 @@ private:
             // Boot mode: nspawn sends SIGRTMIN+3 to the container's systemd (a clean halt).
             // Script mode: --kill-signal=SIGTERM forwards SIGTERM to the startup script.
             send_signal(nspawn, SIGTERM);
-            if (wait_asking_again(grace_ms, gone(nspawn), ask_leader_again) && !(leader_up && alive(lead)))
+            if (wait_asking_again(grace_ms, gone(nspawn), ask_leader_again) && !(lead.pid > 0 && alive(lead)))
                 return Change::changed;
         } else {
             // nspawn was killed, its container lives on: ask its PID 1 directly.
@@ -144,7 +153,7 @@ private:
         }
         // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace;
         // nspawn then cleans up and exits.
-        if (leader_up) {
+        if (leader_alive()) {
             send_signal(lead, SIGKILL);
             wait_gone(lead, kAfterKill);
         }

@@ -14,6 +14,8 @@
 
 #include <net/if.h>
 
+#include <thread>
+
 using namespace aplspawn;
 using namespace aplspawn::testing;
 using namespace std::chrono_literals;
@@ -139,4 +141,39 @@ TEST_CASE("stop_container: stops, unmounts, drops the record, twice is already s
     auto again = fleet::stop_container(f.c, f.state, fleet::observe(f.c, f.state).containers[0], 1s);
     REQUIRE(again.lines.size() == 1);
     CHECK_THAT(again.lines[0].text, Catch::EndsWith("(already so)"));
+}
+
+TEST_CASE("stop right after start, before the container's PID 1 is known, leaves nothing running",
+          "[fleet][launch]") {
+    // What settle does with an interrupted spawn's container: its record (if any) has no leader
+    // yet. The PID 1 that nspawn makes meanwhile must go too: killing nspawn alone left it
+    // running, with its namespaces and the veth vb-NAME (the next spawn of NAME then failed with
+    // "File exists"). The window is some milliseconds wide, a few ms after nspawn starts: stop
+    // at several delays into it.
+    Fleet f;
+    auto launcher = fleet::make_detached_launcher();
+    const auto& ct = f.c.fleet.at(0);
+    auto inits = [&] {  // test-init, before and after it execs `sleep 2147483647`
+        int n = 0;
+        for (auto& e : fs::directory_iterator("/proc")) try {
+                auto cmd = sys::read_file_if_exists(e.path() / "cmdline").value_or("");
+                if (cmd.find("/sbin/test-init") != std::string::npos ||
+                    cmd.find(std::string("sleep\0" "2147483647", 16)) != std::string::npos)
+                    ++n;
+            } catch (const Error&) {
+            }
+        return n;
+    };
+    for (int delay_ms = 0; delay_ms <= 40; delay_ms += 5) {
+        INFO("stop " << delay_ms << " ms after start");
+        auto rec = launcher->start(f.spec(0));
+        REQUIRE(rec.leader_pid == 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        // test-init ignores SIGTERM: the graceful stop fails and the kill has to find PID 1.
+        CHECK(launcher->stop(rec, 1s) == Change::changed);
+        CHECK_FALSE(fleet::is_running(rec));
+        CHECK(eventually([&] { return inits() == 0; }));
+        CHECK(eventually([&] { return ::if_nametoindex(("vb-" + ct.name).c_str()) == 0; }));
+        if (inits() != 0) break;  // one such leftover is enough to say so
+    }
 }
