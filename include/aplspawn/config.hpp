@@ -61,11 +61,9 @@ struct ContainerVariables {
 
 enum class StartMode { boot, script };
 
-// The SSH host key types ssh-keygen can make for a container, and the default set (all three,
-// what `ssh-keygen -A` makes: an image that generates missing keys at boot, as the default
-// image does, would otherwise make the left-out ones itself on every boot). Leaving rsa out
-// saves ~0.42 CPU-s per container (an RSA-3072 key; ed25519 and ecdsa ~0.014) with images
-// that do not.
+// The SSH host key types ssh-keygen can make for a container, and the default set: ed25519 and
+// ecdsa. RSA is opt-in: an RSA-3072 key costs ~0.42 CPU-s per container (ed25519 and ecdsa
+// ~0.014), on the critical path before nspawn starts.
 const std::vector<std::string>& known_host_key_types();  // ed25519, ecdsa, rsa
 std::vector<std::string> default_host_key_types();       // ed25519, ecdsa (rsa: opt-in)
 enum class BootProfile { full, lean };

@@ -163,9 +163,7 @@ void provision_host_keys(Step& s) {
         std::string stem = name.ends_with(".pub") ? name.substr(0, name.size() - 4) : name;
         if (!stem.ends_with("_key")) continue;
         std::string type = stem.substr(9, stem.size() - 9 - 4);
-        if (std::find(types.begin(), types.end(), type) !=
-            types.end())
-            continue;
+        if (std::find(types.begin(), types.end(), type) != types.end()) continue;
         s.note(root.remove("/etc/ssh/" + name),
                fmt::format("removed /etc/ssh/{} (not a type of cntCommon.hostKeyTypes)", name));
     }
