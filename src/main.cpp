@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -43,13 +44,19 @@ std::optional<std::string> check_options(const cli::Operation& op, const cli::Op
     if (o.dry_run && !op.changes_host)
         return fmt::format("--dry-run applies to operations that change the host, not {}", op.name);
     if (o.json && !op.prints_data)
-        return fmt::format("--json applies to names, pids, status and inventory, not {}", op.name);
+        return fmt::format("--json applies to names, pids, list, status and inventory, not {}", op.name);
     if (o.force && op.name != "netdown") return fmt::format("--force applies to netdown, not {}", op.name);
     if (o.images && op.name != "cleanup") return fmt::format("--images applies to cleanup, not {}", op.name);
     if ((given("--format") || o.list || !o.host.empty()) && op.name != "inventory")
         return fmt::format("--format, --list and --host apply to inventory, not {}", op.name);
     if (o.timeout_sec && op.name != "spawn" && op.name != "stop")
         return fmt::format("--timeout applies to spawn and stop, not {}", op.name);
+    if (o.summary && op.name != "status") return fmt::format("--summary applies to status, not {}", op.name);
+    if (!o.targets.empty() && !op.takes_targets)
+        return fmt::format("{} acts on the whole fleet and takes no group or container names "
+                           "(given: {}){}",
+                           op.name, fmt::join(o.targets, " "),
+                           op.name == "inventory" ? "; Ansible's --limit picks hosts" : "");
     if (o.json && given("--format")) return "--json and --format exclude each other";
     return std::nullopt;
 }
@@ -75,7 +82,7 @@ int run(int argc, char** argv) {
     auto* verbose = app.add_flag("-v,--verbose", verbose_flag, "print more about each step");
     auto* quiet = app.add_flag("-q,--quiet", quiet_flag, "print only failures (and data)");
     verbose->excludes(quiet);
-    app.add_flag("--json", o.json, "machine-readable output (names, pids, status, inventory)");
+    app.add_flag("--json", o.json, "machine-readable output (names, pids, list, status, inventory)");
     app.add_flag("--dry-run", o.dry_run, "print what would change, change nothing");
     app.add_flag("--force", o.force, "netdown: proceed even while containers run");
     app.add_flag("--images", o.images, "cleanup: also remove the image store");
@@ -85,10 +92,14 @@ int run(int argc, char** argv) {
     app.add_option("--host", o.host, "inventory: Ansible dynamic inventory --host NAME");
     app.add_option("--timeout", o.timeout_sec, "spawn/stop: seconds to wait (overrides config)")
         ->check(CLI::Range(1, 3600));
+    app.add_flag("--summary", o.summary, "status: one line per container and the totals");
+    constexpr const char* kTargets = "groups or containers to act on (default: the whole fleet)";
+    app.add_option("targets", o.targets, kTargets);
 
     for (const auto& op : cli::operations()) {
         auto* sub = app.add_subcommand(std::string(op.name), std::string(op.summary));
         sub->fallthrough();
+        if (op.takes_targets) sub->add_option("targets", o.targets, kTargets);
     }
 
     try {
@@ -124,6 +135,12 @@ int run(int argc, char** argv) {
     try {
         config::Config cfg = config::load(config::locate(o.config_file));
         for (const auto& note : cfg.notes) out::info(note);
+        // A group named like an operation would be read as that operation on the command line.
+        for (const auto& g : cfg.groups)
+            if (cli::find_operation(g->name))
+                throw Error::usage(fmt::format("{}: group {} has the name of an aplspawn operation: "
+                                               "rename the group",
+                                               cfg.where("groups." + g->name), g->name));
         if (op.needs_root && ::geteuid() != 0 && !o.dry_run) {
             out::fail(fmt::format("aplspawn {} changes the host and must run as root", op.name));
             return static_cast<int>(Exit::failed);

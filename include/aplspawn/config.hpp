@@ -5,8 +5,11 @@
 
 #include "aplspawn/ipv4.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +60,7 @@ struct ContainerVariables {
     int prefix = 0;             // cntVariables.netPrefix (default: bridge.netPrefix)
     Ipv4 gateway;               // cntVariables.defGateway (default: bridge.address)
     fs::path ssh_public_key;    // cntVariables.sshPublicKeyPath
+    friend bool operator==(const ContainerVariables&, const ContainerVariables&) = default;
 };
 
 enum class StartMode { boot, script };
@@ -69,17 +73,16 @@ std::vector<std::string> default_host_key_types();       // ed25519, ecdsa (rsa:
 enum class BootProfile { full, lean };
 
 struct Common {
-    int amount = 0;                    // cntCommon.amount
+    int amount = 0;                    // cntCommon.amount (a group's own amount)
     fs::path ssh_private_key;          // cntCommon.sshPrivateKeyPath
-    Ipv4 range_begin, range_end;       // cntCommon.ipRange [begin, end)
+    Ipv4 range_begin, range_end;       // cntCommon.ipRange [begin, end) (a group's own range)
     bool bind_host_resolve = false;    // cntCommon.bindHostResolve
     fs::path bind_host;                // cntCommon.bindHost (script mode: host dir bound read-only)
     fs::path variables_file;           // cntCommon.variablesFile (script mode: written on the host)
     std::string bind_container;        // cntCommon.bindContainer (absolute path in the container)
     std::string startup_script;        // cntCommon.startupScript (set: script mode)
-    std::string name_template;         // cntCommon.nameTmpl (default "aplspawn")
+    std::string name_template;         // cntCommon.nameTmpl (default "aplspawn"; in a group: its name)
     fs::path home_path;                // cntCommon.homePath (default /var/lib/machines)
-    fs::path inventory_file;           // cntCommon.inventoryFile (empty: stdout only)
     int ready_timeout_sec = 120;       // cntCommon.readyTimeout (new)
     BootProfile boot_profile = BootProfile::full;  // cntCommon.bootProfile (new)
     // cntCommon.hostKeyTypes (new): the SSH host keys each container gets, in this order.
@@ -87,11 +90,50 @@ struct Common {
     StartMode mode() const { return startup_script.empty() ? StartMode::boot : StartMode::script; }
 };
 
-// One container of the fleet, as the original derives it: ipRange[0] upward, name = nameTmpl +
-// the IP's last octet.
+// A host directory bound into a group's containers (groups.NAME.binds: "SRC:DST[:ro|rw]").
+struct BindMount {
+    fs::path host;          // absolute (relative paths resolve against the config file)
+    std::string container;  // absolute path inside the container
+    bool read_only = false;
+    std::string key;        // "groups.web.binds[0]": where it is written, for messages
+};
+
+// The name of the one group of a file without `groups`, and the Ansible group every group of a
+// file with `groups` is a child of.
+inline constexpr std::string_view kFleetGroup = "aplspawned";
+
+// A kind of host in the fleet: its own image, amount, address range, names, Ansible vars, and
+// every cntCommon/cntVariables setting, inherited from the top-level sections unless the group
+// sets it. A file without `groups` is one implicit group, "aplspawned", made of the top-level
+// sections alone.
+struct Group {
+    std::string name;        // the Ansible group
+    bool implicit = false;   // no `groups` in the file
+    Image image;
+    ContainerVariables vars;
+    Common common;
+    std::vector<BindMount> binds;               // groups.NAME.binds (new)
+    nlohmann::ordered_json ansible_vars = nlohmann::ordered_json::object();  // groups.NAME.vars
+
+    // Where a setting's value is written: "groups.web.startupScript" when the group sets it,
+    // else the top-level key ("cntCommon.startupScript"), for messages. `key` is the key's name
+    // in cntCommon, cntVariables or image ("image.os"), or a group-only key (amount, ipRange).
+    std::string origin(std::string_view key) const;
+    std::map<std::string, std::string, std::less<>> origins;  // key -> dotted path
+};
+
+// One container of the fleet: the one value every operation reads. Its name and address come from
+// its group as the original derives them (ipRange[0] upward, name = nameTmpl + the IP's last
+// octet); everything else is its group's.
 struct Container {
     std::string name;
     Ipv4 ip;
+    std::shared_ptr<const Group> group;
+    int index = 0;  // the n-th container of its group, from 0
+
+    const Common& common() const { return group->common; }
+    const ContainerVariables& vars() const { return group->vars; }
+    const Image& image() const { return group->image; }
 };
 
 struct Config {
@@ -99,10 +141,10 @@ struct Config {
     Bridge bridge;
     Nat nat;
     Paths paths;
-    Image image;
-    ContainerVariables vars;
-    Common common;
-    std::vector<Container> fleet;  // in name order of the original (ascending IP)
+    fs::path inventory_file;  // cntCommon.inventoryFile (empty: stdout only), fleet-wide
+    std::vector<std::shared_ptr<const Group>> groups;  // in file order (one, implicit, without `groups`)
+    std::vector<Container> fleet;  // group by group in file order, each by ascending IP
+    bool has_groups() const { return groups.size() != 1 || !groups.front()->implicit; }
 
     // "FILE:LINE: key" for messages about a key found wrong later (a missing key file, say).
     std::string where(std::string_view key) const;
@@ -110,6 +152,9 @@ struct Config {
     std::vector<std::string> notes;
 
     const Container* find(std::string_view name) const;
+    const Group* find_group(std::string_view name) const;
+    // The distinct images of the fleet (by store file name), in group order.
+    std::vector<const Image*> images() const;
 
     std::map<std::string, int, std::less<>> lines;  // key -> 1-based line in file
 };

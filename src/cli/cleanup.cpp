@@ -1,8 +1,11 @@
 // cleanup: after stop, remove the fleet's containers' data and state, as the original's
-// "Removing content of working directories" (docs/spawn.md). --images: the image store too.
+// "Removing content of working directories" (docs/spawn.md); with targets, only those
+// containers'. --images: the image store too.
 #include "aplspawn/fleet/cleanup.hpp"
+#include "aplspawn/fleet/known_hosts.hpp"
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/observe.hpp"
+#include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/lock.hpp"
 #include "cli/operation.hpp"
@@ -18,16 +21,25 @@ Exit run_cleanup(const Context& ctx) {
     const config::Config& c = ctx.config;
     const bool dry = ctx.options.dry_run;
     fleet::StateDir state(c);
+    const fleet::Selection selection = fleet::select_targets(c, state, ctx.options.targets);
+    if (!selection.all && ctx.options.images)
+        throw Error::usage("cleanup --images removes the whole image store: give no targets with it");
 
     std::optional<sys::DirLock> lock;
     if (!dry && std::filesystem::exists(state.dir())) lock = sys::DirLock::acquire(state.dir(), "cleanup");
 
-    const fleet::FleetView view = fleet::observe(c, state);
-    fleet::check_cleanup_allowed(view, fleet::inspect_lower(c));
+    const fleet::FleetView view = selection.of(fleet::observe(c, state));
+    std::vector<fleet::LowerStatus> lowers;
+    if (selection.all) {
+        for (const auto* im : c.images()) lowers.push_back(fleet::inspect_lower(c, im->name));
+        for (const auto& n : fleet::recorded_lowers(state)) lowers.push_back(fleet::inspect_lower(c, n));
+    }
+    fleet::check_cleanup_allowed(view, lowers);
     lock.reset();  // the lock file lives in the state directory, which stays (so does the lock)
     if (!dry) lock = sys::DirLock::acquire(state.dir(), "cleanup");
 
-    const fleet::CleanupPlan plan = fleet::plan_cleanup(c, state, view, ctx.options.images);
+    const fleet::CleanupPlan plan =
+        fleet::plan_cleanup(c, state, view, selection.all, ctx.options.images);
     for (const auto& r : plan.refused) out::info(r);
     Change all = Change::unchanged;
     for (const auto& g : plan.groups) {
@@ -40,6 +52,20 @@ Exit run_cleanup(const Context& ctx) {
         all |= ch;
         out::ok(fmt::format("{} was cleaned up{}", g.dir.string(),
                             ch == Change::changed ? "" : std::string(out::already_so)));
+    }
+    // The removed containers' host keys: a container made again gets new ones.
+    if (!selection.all) {
+        fleet::KnownHostsFile known_hosts(state.known_hosts());
+        for (const auto& v : view.containers) {
+            if (v.ip.empty()) continue;
+            if (dry) {
+                if (!known_hosts.keys(v.ip).empty())
+                    out::plan(fmt::format("Remove {}'s host keys from {}", v.name,
+                                          known_hosts.path().string()));
+                continue;
+            }
+            if (with_context("cleanup", [&] { return known_hosts.remove(v.ip); })) all = Change::changed;
+        }
     }
     if (!dry)
         out::ok(fmt::format("Removing content of working directories{}",

@@ -2,6 +2,8 @@
 // their lines are the original's; the decisions are image::precheck and image::pull.
 #include "aplspawn/image/progress.hpp"
 #include "aplspawn/image/pull.hpp"
+#include "aplspawn/fleet/parallel.hpp"
+#include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "cli/operation.hpp"
@@ -9,7 +11,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <variant>
 
 namespace aplspawn::cli {
 namespace {
@@ -33,61 +37,42 @@ std::string rate_text(std::uint64_t bytes, std::chrono::duration<double> t) {
 
 }  // namespace
 
-Exit run_getimage(const Context& ctx) {
-    const config::Config& c = ctx.config;
-    const bool dry = ctx.options.dry_run;
+namespace {
 
-    const std::string step_dirs = "Creating working directories";
-    if (dry) {
-        for (const auto& d : working_dirs(c))
-            if (!fs::exists(d)) out::plan(fmt::format("create directory {}", d.string()));
-    } else {
-        Change changed = Change::unchanged;
-        with_context(step_dirs, [&] {
-            for (const auto& d : working_dirs(c)) changed |= sys::ensure_dir(d);
-        });
-        out::ok(changed == Change::changed ? step_dirs : step_dirs + std::string(out::already_so));
-    }
-
-    image::Progress progress(fmt::format("Downloading {}", c.image.file_name), progress_mode());
-    image::PullRequest req;
-    req.url = c.image.url;
-    req.sha256 = c.image.sha256;
-    req.store = c.paths.local_store;
-    req.name = c.image.file_name;
-    req.fetch.on_retry = [&](const std::string& why, int attempt, std::chrono::milliseconds pause) {
+// One image: the original's lines for it (its prechecks made already), then the download.
+void get_one(const config::Config& c, const config::Image& im, image::PullRequest& req,
+             image::Prechecks checks, bool dry) {
+    image::Progress progress(fmt::format("Downloading {}", im.file_name), progress_mode());
+    checks.request.fetch.on_retry = [&](const std::string& why, int attempt,
+                                        std::chrono::milliseconds pause) {
         progress.clear();
         out::info(fmt::format("Transfer interrupted ({}); retrying in {:.0f} s (attempt {} of {})", why,
                               std::chrono::duration<double>(pause).count(), attempt, req.fetch.attempts));
     };
-
-    const std::string step_checks = "Executing prechecks for image download";
-    image::Prechecks checks = with_context(step_checks, [&] { return image::precheck(req); });
-    out::ok(step_checks);
-    out::info("URL: " + c.image.url);
+    out::info("URL: " + im.url);
     if (checks.source == image::ChecksumSource::none)
         out::info(fmt::format("The image cannot be verified: {}", checks.no_checksum_why));
 
     if (checks.up_to_date) {
         if (checks.record_current && !dry)
-            with_context(fmt::format("record image {}", c.image.file_name),
+            with_context(fmt::format("record image {}", im.file_name),
                          [&] { image::record_current(checks); });
-        out::ok(fmt::format("Image {} in {} is already up to date ({})", c.image.file_name,
+        out::ok(fmt::format("Image {} in {} is already up to date ({})", im.file_name,
                             c.paths.local_store.string(), checks.up_to_date_why));
-        return Exit::ok;
+        return;
     }
 
     auto size_text = [](std::optional<std::uint64_t> s) { return s ? image::mebibytes(*s) : std::string("unknown"); };
     if (dry) {
-        out::plan(fmt::format("download image {} (size {}) to {} (free space {}){}", c.image.file_name,
+        out::plan(fmt::format("download image {} (size {}) to {} (free space {}){}", im.file_name,
                               size_text(checks.remote.size), c.paths.local_store.string(),
                               image::mebibytes(checks.free_bytes),
                               checks.resume_from ? fmt::format(", resuming at {}", image::mebibytes(checks.resume_from))
                                                  : std::string()));
-        return Exit::ok;
+        return;
     }
     if (checks.resume_from > 0)
-        out::info(fmt::format("Resuming the download of {} at {} of {}", c.image.file_name,
+        out::info(fmt::format("Resuming the download of {} at {} of {}", im.file_name,
                               image::format_bytes(checks.resume_from), size_text(checks.remote.size)));
 
     image::PullEvents events;
@@ -102,7 +87,7 @@ Exit run_getimage(const Context& ctx) {
     events.progress = [&](std::uint64_t position, std::optional<std::uint64_t> total) {
         progress.update(position, total);
     };
-    image::PullResult r = with_context(fmt::format("Downloading image {}", c.image.file_name), [&] {
+    image::PullResult r = with_context(fmt::format("Downloading image {}", im.file_name), [&] {
         try {
             return image::pull(checks, events);
         } catch (...) {
@@ -112,7 +97,7 @@ Exit run_getimage(const Context& ctx) {
     });
     progress.finish();
 
-    out::ok(fmt::format("Downloading image {} (size {}) to {} (free space {})", c.image.file_name,
+    out::ok(fmt::format("Downloading image {} (size {}) to {} (free space {})", im.file_name,
                         image::mebibytes(r.size), c.paths.local_store.string(),
                         image::mebibytes(checks.free_bytes)));
     out::debug(fmt::format("received {} in {:.1f} s ({})", image::format_bytes(r.received), r.elapsed.count(),
@@ -125,6 +110,79 @@ Exit run_getimage(const Context& ctx) {
         out::info(fmt::format("The previous version {} stays: {} uses it, until its fleet is respawned or cleaned up",
                               version.string(), fmt::join(devices, ", ")));
     for (const auto& removed : r.pruned.removed) out::debug(fmt::format("removed unused version {}", removed.string()));
+}
+
+}  // namespace
+
+Exit run_getimage(const Context& ctx) {
+    const config::Config& c = ctx.config;
+    const bool dry = ctx.options.dry_run;
+    const fleet::Selection selection =
+        fleet::select_targets(c, fleet::StateDir(c), ctx.options.targets);
+    std::vector<const config::Image*> images;
+    for (const auto* ct : selection.of(c))
+        if (std::none_of(images.begin(), images.end(),
+                         [&](const config::Image* im) { return im->file_name == ct->image().file_name; }))
+            images.push_back(&ct->image());
+
+    const std::string step_dirs = "Creating working directories";
+    if (dry) {
+        for (const auto& d : working_dirs(c))
+            if (!fs::exists(d)) out::plan(fmt::format("create directory {}", d.string()));
+    } else {
+        Change changed = Change::unchanged;
+        with_context(step_dirs, [&] {
+            for (const auto& d : working_dirs(c)) changed |= sys::ensure_dir(d);
+        });
+        out::ok(changed == Change::changed ? step_dirs : step_dirs + std::string(out::already_so));
+    }
+
+    // Every image's prechecks at once (each asks its server for the image's size and checksum),
+    // then the downloads one after another, each with its own progress.
+    std::vector<image::PullRequest> requests(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        auto& req = requests[i];
+        req.url = images[i]->url;
+        req.sha256 = images[i]->sha256;
+        req.store = c.paths.local_store;
+        req.name = images[i]->file_name;
+    }
+    using Checked = std::variant<image::Prechecks, Error>;
+    std::vector<std::optional<Checked>> checked(images.size());
+    fleet::run_ordered<Checked>(
+        images.size(), 8,
+        [&](std::size_t i) -> Checked {
+            try {
+                return image::precheck(requests[i]);
+            } catch (const Error& e) {
+                return e;
+            } catch (const std::exception& e) {
+                return Error(e.what());
+            }
+        },
+        [&](std::size_t i, Checked& r) { checked[i] = std::move(r); });
+
+    const bool several = images.size() > 1;
+    std::size_t failed = 0;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const config::Image& im = *images[i];
+        const std::string step_checks =
+            several ? fmt::format("Executing prechecks for image download ({})", im.file_name)
+                    : std::string("Executing prechecks for image download");
+        try {
+            if (auto* e = std::get_if<Error>(&*checked[i])) throw std::move(*e).wrap(step_checks);
+            out::ok(step_checks);
+            get_one(c, im, requests[i], std::get<image::Prechecks>(std::move(*checked[i])), dry);
+        } catch (const Error& e) {
+            if (!several) throw;
+            out::fail(e.message());
+            ++failed;
+        }
+    }
+    if (failed > 0) {
+        out::fail(fmt::format("{} of {} images are not in the store", failed, images.size()));
+        return Exit::failed;
+    }
     return Exit::ok;
 }
 

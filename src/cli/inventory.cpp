@@ -45,8 +45,8 @@ Exit run_inventory(const Context& ctx) {
     std::string text = inventory::render(inv, format);
     print(text);
 
-    if (!c.common.inventory_file.empty()) {
-        const auto& file = c.common.inventory_file;
+    if (!c.inventory_file.empty()) {
+        const auto& file = c.inventory_file;
         std::string ini = format == inventory::Format::ini ? text : inventory::to_ini(inv);
         Change change = with_context(fmt::format("write inventory file {}", file.string()),
                                      [&] { return inventory::write_file(file, ini); });

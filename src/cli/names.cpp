@@ -1,5 +1,6 @@
-// names: one container name per line on stdout (--json: [{"name": ..., "ip": ...}]).
-// Needs no root, no image and no running fleet.
+// names: one container name per line on stdout (--json: [{"name", "group", "ip"}]), the whole
+// fleet or the targeted groups and containers. Needs no root, no image and no running fleet.
+#include "aplspawn/fleet/targets.hpp"
 #include "cli/operation.hpp"
 
 #include <nlohmann/json.hpp>
@@ -9,12 +10,15 @@
 namespace aplspawn::cli {
 
 Exit run_names(const Context& ctx) {
+    const config::Config& c = ctx.config;
+    const auto selected = fleet::select_targets(c, fleet::StateDir(c), ctx.options.targets).of(c);
     if (ctx.options.json) {
         auto arr = nlohmann::ordered_json::array();
-        for (const auto& c : ctx.config.fleet) arr.push_back({{"name", c.name}, {"ip", c.ip.str()}});
+        for (const auto* ct : selected)
+            arr.push_back({{"name", ct->name}, {"group", ct->group->name}, {"ip", ct->ip.str()}});
         std::cout << arr.dump(2) << '\n';
     } else {
-        for (const auto& c : ctx.config.fleet) std::cout << c.name << '\n';
+        for (const auto* ct : selected) std::cout << ct->name << '\n';
     }
     std::cout.flush();
     return std::cout ? Exit::ok : Exit::failed;

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aplspawn::cli {
 
@@ -24,6 +25,8 @@ struct Options {
     bool list = false;                                   // --list (inventory, dynamic protocol)
     std::string host;                                    // --host NAME (inventory, dynamic)
     std::optional<int> timeout_sec;                      // --timeout (spawn, stop)
+    bool summary = false;                                // --summary (status)
+    std::vector<std::string> targets;                    // groups or containers (positional)
 };
 
 struct Context {
@@ -40,6 +43,7 @@ struct Operation {
     bool needs_root;
     bool changes_host;  // accepts --dry-run
     bool prints_data;   // accepts --json
+    bool takes_targets; // acts on part of the fleet: group or container names after it
 };
 
 std::span<const Operation> operations();
@@ -56,5 +60,6 @@ Exit run_pids(const Context&);
 Exit run_names(const Context&);
 Exit run_inventory(const Context&);
 Exit run_cleanup(const Context&);
+Exit run_list(const Context&);
 
 }  // namespace aplspawn::cli

@@ -1,7 +1,7 @@
-// spawn: from the store's image to N containers that answer SSH (docs/spawn.md). The fleet-wide
-// steps run here in order (prerequisites, fleet key, what an interrupted run left, the lower
-// layer); then every container is brought up at once (fleet::bring_up) and reported in name
-// order. Exit 1 when any container did not come up; the others stay up.
+// spawn: from the store's images to containers that answer SSH (docs/spawn.md). The fleet-wide
+// steps run here in order (prerequisites, fleet keys, what an interrupted run left, each image's
+// lower layer); then every selected container is brought up at once (fleet::bring_up) and
+// reported in name order. Exit 1 when any container did not come up; the others stay up.
 #include "aplspawn/fleet/container_spec.hpp"
 #include "aplspawn/fleet/fleet_key.hpp"
 #include "aplspawn/fleet/lower.hpp"
@@ -10,6 +10,7 @@
 #include "aplspawn/fleet/parallel.hpp"
 #include "aplspawn/fleet/settle.hpp"
 #include "aplspawn/fleet/spawn.hpp"
+#include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/lock.hpp"
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <set>
 
 namespace aplspawn::cli {
 namespace {
@@ -31,45 +33,81 @@ constexpr std::size_t kMaxParallel = 64;
 
 std::string already(Change c) { return c == Change::unchanged ? std::string(out::already_so) : ""; }
 
-// The image must be in the store before anything is mounted.
-fleet::ImageFile require_image(const config::Config& c) {
-    auto img = fleet::current_image(c);
-    if (!img)
-        throw Error(fmt::format("image {} is not in the store {}: run aplspawn getimage first",
-                                c.image.file_name, c.paths.local_store.string()));
-    return *img;
+// The images of the selected containers, each once, in fleet order.
+std::vector<const config::Image*> images_of(const std::vector<const config::Container*>& cts) {
+    std::vector<const config::Image*> out;
+    for (const auto* ct : cts)
+        if (std::none_of(out.begin(), out.end(),
+                         [&](const config::Image* im) { return im->name == ct->image().name; }))
+            out.push_back(&ct->image());
+    return out;
+}
+
+// Every image must be in the store before anything is mounted.
+void require_images(const config::Config& c, const std::vector<const config::Image*>& images) {
+    for (const auto* im : images) {
+        auto img = fleet::current_image(c, *im);
+        if (!img)
+            throw Error(fmt::format("image {} is not in the store {}: run aplspawn getimage first",
+                                    im->file_name, c.paths.local_store.string()));
+        out::debug(fmt::format("image {}", img->path.string()));
+    }
+}
+
+// A container the config no longer has (a group's amount went down) must not be left running
+// unnoticed: spawn stops before anything changes and says how to stop it.
+void refuse_leftovers(const fleet::FleetView& view) {
+    auto left = view.busy_leftovers();
+    if (left.empty()) return;
+    throw Error(fmt::format("{} {} no longer in the config but still {}: stop {} first "
+                            "(aplspawn stop {})",
+                            fmt::join(left, ", "), left.size() == 1 ? "is" : "are",
+                            left.size() == 1 ? "runs" : "run", left.size() == 1 ? "it" : "them",
+                            fmt::join(left, " ")));
 }
 
 // Settles what an interrupted run left (strays, dead records, orphaned mounts) before starting.
-void settle_leftovers(const config::Config& c, const fleet::StateDir& state,
-                      const fleet::FleetView& view, bool dry) {
+void settle_leftovers(const fleet::StateDir& state, const fleet::FleetView& view, bool dry) {
     for (const auto& v : view.containers) {
         if (v.ready()) continue;
-        fleet::Outcome o = fleet::settle(c, state, v, dry);
+        fleet::Outcome o = fleet::settle(state, v, dry);
         out::print(o.lines);
         if (!o.ok) throw Error(fmt::format("could not settle what an interrupted run left of {}", v.name));
     }
 }
 
-void write_variables_file(const config::Config& c, const std::string& public_key, bool dry) {
-    if (c.common.mode() != config::StartMode::script || c.common.variables_file.empty()) return;
-    std::string text = fleet::variables_file_text(c, public_key);
-    if (dry) {
-        out::plan(fmt::format("Write the containers' variables to {}", c.common.variables_file.string()));
-        return;
+// Script mode's variables files (cntCommon.variablesFile), one per group that has one.
+void write_variables_files(const config::Config& c, const std::vector<const config::Container*>& cts,
+                           const std::map<std::string, std::string>& keys, bool dry) {
+    std::set<const config::Group*> done;
+    for (const auto* ct : cts) {
+        const config::Group& g = *ct->group;
+        if (!done.insert(&g).second) continue;
+        const auto& k = g.common;
+        if (k.mode() != config::StartMode::script || k.variables_file.empty()) continue;
+        auto key = keys.find(g.name);
+        std::string text =
+            fleet::variables_file_text(g, key == keys.end() ? "ssh-ed25519 KEY" : key->second);
+        if (dry) {
+            out::plan(fmt::format("Write the containers' variables to {}", k.variables_file.string()));
+            continue;
+        }
+        auto current = sys::read_file_if_exists(k.variables_file);
+        if (current && *current == text) continue;
+        with_context(c.where(g.origin("variablesFile")),
+                     [&] { sys::write_file_atomic(k.variables_file, text, 0644); });
     }
-    auto current = sys::read_file_if_exists(c.common.variables_file);
-    if (current && *current == text) return;
-    with_context(c.where("cntCommon.variablesFile"),
-                 [&] { sys::write_file_atomic(c.common.variables_file, text, 0644); });
 }
 
 // Every booted container's systemd (and its services) takes inotify instances from root's
 // per-user limit; Debian's default of 128 runs out at about 16 containers, and the container that
 // hits it never starts sshd. Say so before it happens.
-void note_inotify_limit(const config::Config& c) {
-    if (c.common.mode() != config::StartMode::boot) return;
+void note_inotify_limit(const std::vector<const config::Container*>& cts) {
     constexpr int kPerContainer = 8;
+    int booted = static_cast<int>(std::count_if(cts.begin(), cts.end(), [](const auto* ct) {
+        return ct->common().mode() == config::StartMode::boot;
+    }));
+    if (booted == 0) return;
     std::optional<std::string> text;
     try {
         text = sys::read_file_if_exists("/proc/sys/fs/inotify/max_user_instances");
@@ -78,12 +116,12 @@ void note_inotify_limit(const config::Config& c) {
     }
     if (!text) return;
     int limit = std::atoi(text->c_str());
-    int needed = c.common.amount * kPerContainer + 32;
+    int needed = booted * kPerContainer + 32;
     if (limit <= 0 || limit >= needed) return;
     out::info(fmt::format("fs.inotify.max_user_instances is {}; {} booted containers need about {}: "
                           "raise it (sysctl -w fs.inotify.max_user_instances={}) or some will fail "
                           "to start their services",
-                          limit, c.common.amount, needed, std::max(1024, needed)));
+                          limit, booted, needed, std::max(1024, needed)));
 }
 
 }  // namespace
@@ -92,80 +130,113 @@ Exit run_spawn(const Context& ctx) {
     const config::Config& c = ctx.config;
     const bool dry = ctx.options.dry_run;
     fleet::StateDir state(c);
+    const fleet::Selection selection = fleet::select_targets(c, state, ctx.options.targets);
+    const std::vector<const config::Container*> selected = selection.of(c);
+    const std::vector<const config::Image*> images = images_of(selected);
 
-    fleet::check_spawn_prerequisites(c);
-    const fleet::ImageFile image = require_image(c);
-    out::debug(fmt::format("image {}", image.path.string()));
+    fleet::check_spawn_prerequisites(c, selected);
+    require_images(c, images);
 
     std::optional<sys::DirLock> lock;
     if (!dry) {
         with_context("Creating working directories", [&] {
-            for (const auto& d : {c.paths.working_dir, c.paths.lower, c.paths.upper, c.paths.work,
-                                  c.paths.state, c.common.home_path})
-                sys::ensure_dir(d);
+            std::set<fs::path> dirs{c.paths.working_dir, c.paths.lower, c.paths.upper,
+                                    c.paths.work, c.paths.state};
+            for (const auto* ct : selected) dirs.insert(ct->common().home_path);
+            for (const auto& d : dirs) sys::ensure_dir(d);
         });
         lock = sys::DirLock::acquire(state.dir(), "spawn");
     }
-    fleet::check_upper_filesystem(c, !dry);
-    note_inotify_limit(c);
-
-    // The fleet key (generated on first use) and the line every container authorizes.
-    std::string public_key;
-    if (dry) {
-        if (auto p = fleet::plan_fleet_key(c); !p.empty()) out::plan(p);
-        else public_key = fleet::read_public_key(c);
-    } else {
-        Change k = with_context("Generating the fleet's SSH key", [&] { return fleet::ensure_fleet_key(c); });
-        if (k == Change::changed)
-            out::ok(fmt::format("Generating the fleet's SSH key {}", c.common.ssh_private_key.string()));
-        public_key = with_context("Reading ssh public key", [&] { return fleet::read_public_key(c); });
-        out::ok("Reading ssh public key");
-    }
-    write_variables_file(c, public_key.empty() ? "ssh-ed25519 KEY" : public_key, dry);
-
     fleet::FleetView view = fleet::observe(c, state);
-    settle_leftovers(c, state, view, dry);
+    refuse_leftovers(view);
+    fleet::check_upper_filesystem(c, !dry);
+    note_inotify_limit(selected);
+
+    // The fleet keys (generated on first use) and the line each group's containers authorize.
+    std::map<std::string, std::string> keys;
+    for (const auto& pair : fleet::key_pairs(c)) {
+        if (dry) {
+            if (auto p = fleet::plan_fleet_key(c, pair); !p.empty()) out::plan(p);
+            continue;
+        }
+        Change k = with_context("Generating the fleet's SSH key",
+                                [&] { return fleet::ensure_fleet_key(c, pair); });
+        if (k == Change::changed)
+            out::ok(fmt::format("Generating the fleet's SSH key {}", pair.private_key.string()));
+    }
+    for (const auto& g : c.groups) {
+        if (dry && !fs::exists(g->vars.ssh_public_key)) continue;
+        keys[g->name] = with_context("Reading ssh public key",
+                                     [&] { return fleet::read_public_key(c, *g); });
+    }
+    if (!dry) out::ok("Reading ssh public key");
+    write_variables_files(c, selected, keys, dry);
+
+    const fleet::FleetView mine = selection.of(view);
+    settle_leftovers(state, mine, dry);
     if (!dry) {
         view = fleet::observe(c, state);
         fleet::remove_stale_cgroups();
     }
 
-    // The lower layer, shared by the fleet; containers that run keep the version they run on.
-    if (dry) {
-        if (auto p = fleet::plan_lower(c, view.any_running()); !p.empty()) out::plan(p);
-    }
-    fs::path lower_mount;
-    if (!dry) {
+    // Each image's lower layer, shared by its containers; containers that run keep the version
+    // they run on.
+    std::map<std::string, fs::path> lowers;
+    for (const auto* im : images) {
+        fleet::LowerPlan plan = fleet::plan_lower(c, *im, view.any_running_on(im->name));
+        if (dry) {
+            if (auto p = plan.describe(); !p.empty()) out::plan(p);
+            continue;
+        }
         fleet::LowerResult lower = with_context("Mounting the image as lower overlayFS layer", [&] {
-            return fleet::ensure_lower(c, state, view.any_running());
+            return fleet::apply_lower(state, std::move(plan));
         });
-        out::ok(fmt::format("Mounting image root partition to loop {}{}", lower.loop_device,
+        std::string of = images.size() > 1 ? fmt::format(" ({})", im->name) : "";
+        out::ok(fmt::format("Mounting image root partition to loop {}{}{}", lower.loop_device, of,
                             already(lower.change)));
-        out::ok(fmt::format("Mounting {} as lower overlayFS layer{}", lower.loop_device,
+        out::ok(fmt::format("Mounting {} as lower overlayFS layer{}{}", lower.loop_device, of,
                             already(lower.change)));
         for (const auto& n : lower.notes) out::info(n);
-        lower_mount = lower.mount_point;
+        lowers[im->name] = lower.mount_point;
     }
 
-    const auto timeout = std::chrono::seconds(ctx.options.timeout_sec.value_or(c.common.ready_timeout_sec));
     std::unique_ptr<fleet::Launcher> launcher = fleet::make_launcher();
     out::debug(fmt::format("launcher: {}", launcher->kind()));
     fleet::KnownHostsFile known_hosts(state.known_hosts());
-    fleet::BringUpContext bring{c,           state,      *launcher, known_hosts, lower_mount,
-                                public_key, fleet::Clock::now() + timeout};
+    std::optional<std::chrono::seconds> timeout;
+    if (ctx.options.timeout_sec) timeout = std::chrono::seconds(*ctx.options.timeout_sec);
+    fleet::BringUpContext bring{c,
+                                state,
+                                *launcher,
+                                known_hosts,
+                                std::move(lowers),
+                                std::move(keys),
+                                fleet::fleet_hosts(c),
+                                fleet::Clock::now(),
+                                timeout};
 
-    const auto& containers = view.containers;
+    // The selected containers are brought up; the others of the config that run are only kept
+    // up to date (their /etc/hosts names the whole fleet).
+    std::vector<fleet::ContainerView> containers;
+    for (const auto& v : view.containers)
+        if (selection.contains(v.name) || (v.config && v.ready())) containers.push_back(v);
     std::vector<std::string> failed;
     std::size_t wanted = 0;
     fleet::run_ordered<fleet::Outcome>(
         containers.size(), kMaxParallel,
         [&](std::size_t i) {
-            return dry ? fleet::plan_bring_up(c, containers[i]) : fleet::bring_up(bring, containers[i]);
+            const auto& v = containers[i];
+            if (!selection.contains(v.name)) return dry ? fleet::Outcome{v.name, true, {}}
+                                                        : fleet::keep_hosts(bring, v);
+            return dry ? fleet::plan_bring_up(c, v) : fleet::bring_up(bring, v);
         },
         [&](std::size_t i, fleet::Outcome& o) {
-            out::separator();
-            out::print(o.lines);
-            if (containers[i].config) ++wanted;
+            const bool chosen = selection.contains(containers[i].name);
+            if (chosen || !o.lines.empty()) {
+                out::separator();
+                out::print(o.lines);
+            }
+            if (chosen && containers[i].config) ++wanted;
             if (!o.ok) failed.push_back(o.name);
         });
 

@@ -1,11 +1,13 @@
-// stop: stop the fleet's containers, keeping their data (docs/spawn.md). Graceful stop in
-// parallel, bounded by --timeout (default 30 s) before the kill; merged directories unmounted;
-// the lower layer unmounted (its loop device released) once no container runs on it.
+// stop: stop the fleet's containers (or the targeted ones), keeping their data (docs/spawn.md).
+// Graceful stop in parallel, bounded by --timeout (default 30 s) before the kill; merged
+// directories unmounted; each image's lower layer unmounted (its loop device released) once no
+// container runs on it.
 #include "aplspawn/fleet/launch.hpp"
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/parallel.hpp"
 #include "aplspawn/fleet/stop.hpp"
+#include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/lock.hpp"
 #include "cli/operation.hpp"
@@ -13,13 +15,28 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <optional>
+#include <set>
 
 namespace aplspawn::cli {
 namespace {
 
 constexpr int kDefaultStopTimeout = 30;
 constexpr std::size_t kMaxParallel = 64;
+
+// The images whose lower layer may be mounted: the config's and any a record or an earlier spawn
+// of this fleet names.
+std::vector<std::string> lower_candidates(const config::Config& c, const fleet::StateDir& state,
+                                          const fleet::FleetView& view) {
+    std::set<std::string> names;
+    for (const auto* im : c.images()) names.insert(im->name);
+    for (const auto& n : fleet::recorded_lowers(state)) names.insert(n);
+    for (const auto& v : view.containers)
+        if (v.record && !v.record->image.empty()) names.insert(v.record->image);
+    return {names.begin(), names.end()};
+}
 
 }  // namespace
 
@@ -28,18 +45,20 @@ Exit run_stop(const Context& ctx) {
     const bool dry = ctx.options.dry_run;
     const std::chrono::seconds grace(ctx.options.timeout_sec.value_or(kDefaultStopTimeout));
     fleet::StateDir state(c);
+    const fleet::Selection selection = fleet::select_targets(c, state, ctx.options.targets);
 
     std::optional<sys::DirLock> lock;
     if (!dry) lock = sys::DirLock::acquire(state.dir(), "stop");
 
     const fleet::FleetView view = fleet::observe(c, state);
-    const auto& containers = view.containers;
+    const fleet::FleetView chosen = selection.of(view);
+    const auto& containers = chosen.containers;
     std::vector<std::string> failed;
     fleet::run_ordered<fleet::Outcome>(
         containers.size(), kMaxParallel,
         [&](std::size_t i) {
             return dry ? fleet::plan_stop(containers[i])
-                       : fleet::stop_container(c, state, containers[i], grace);
+                       : fleet::stop_container(state, containers[i], grace);
         },
         [&](std::size_t, fleet::Outcome& o) {
             out::separator();
@@ -47,20 +66,37 @@ Exit run_stop(const Context& ctx) {
             if (!o.ok) failed.push_back(o.name);
         });
 
-    if (!dry)
-        fleet::remove_stale_cgroups();
+    if (!dry) fleet::remove_stale_cgroups();
 
-    // The lower layer goes when nothing runs on it any more.
-    fleet::LowerStatus lower = fleet::inspect_lower(c);
-    std::string step = fmt::format("Umounting lower overlayFS layer {}", lower.mount_point.string());
-    if (lower.is_image_mount()) step += fmt::format(" (loop {} released)", lower.loop->device);
-    if (!failed.empty()) {
-        out::info(fmt::format("{} kept: containers failed to stop", lower.mount_point.string()));
-    } else if (dry) {
-        if (lower.is_image_mount()) out::plan(step);
-    } else {
+    // A lower layer goes when nothing runs on it any more: the containers not stopped here keep
+    // theirs (a failed stop keeps them all).
+    const fleet::FleetView after = dry ? view : fleet::observe(c, state);
+    for (const auto& name : lower_candidates(c, state, view)) {
+        fleet::LowerStatus lower = fleet::inspect_lower(c, name);
+        bool still_used = dry ? std::any_of(view.containers.begin(), view.containers.end(),
+                                            [&](const auto& v) {
+                                                return v.running && v.record->image == name &&
+                                                       !selection.contains(v.name);
+                                            })
+                              : after.any_running_on(name);
+        if (!lower.is_image_mount() && !std::filesystem::exists(fleet::lower_record_path(state, name)) &&
+            !selection.all)
+            continue;
+        std::string step = fmt::format("Umounting lower overlayFS layer {}", lower.mount_point.string());
+        if (lower.is_image_mount()) step += fmt::format(" (loop {} released)", lower.loop->device);
+        if (still_used || !failed.empty()) {
+            if (lower.is_image_mount())
+                out::info(fmt::format("{} kept: {}", lower.mount_point.string(),
+                                      failed.empty() ? "containers still run on it"
+                                                     : "containers failed to stop"));
+            continue;
+        }
+        if (dry) {
+            if (lower.is_image_mount()) out::plan(step);
+            continue;
+        }
         out::separator();
-        Change ch = fleet::release_lower(c, state);
+        Change ch = fleet::release_lower(c, name, state);
         out::ok(step + (ch == Change::changed ? "" : std::string(out::already_so)));
     }
     if (!failed.empty()) {

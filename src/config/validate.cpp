@@ -17,6 +17,10 @@ bool is_valid_link_name(std::string_view name) {
     return true;
 }
 
+std::string range_text(const Common& k) {
+    return fmt::format("[{}, {})", k.range_begin.str(), k.range_end.str());
+}
+
 void check_bridge(const Config& c, const YamlReader& r) {
     if (!is_valid_link_name(c.bridge.name))
         r.fail("bridge.name",
@@ -33,35 +37,34 @@ void check_bridge(const Config& c, const YamlReader& r) {
                            c.bridge.subnet.str()));
 }
 
-void check_vars(const Config& c, const YamlReader& r) {
-    const auto& v = c.vars;
+void check_vars(const Config& c, const Group& g, const YamlReader& r) {
+    const auto& v = g.vars;
     if (!is_valid_user_name(v.user_name))
-        r.fail("cntVariables.userName",
+        r.fail(g.origin("userName"),
                fmt::format("{} is not a valid user name (lower-case letters, digits, '_', '-'; "
                            "at most 32)",
                            quote(v.user_name)));
     if (v.user_name == "root")
-        r.fail("cntVariables.userName",
+        r.fail(g.origin("userName"),
                "'root' cannot be the fleet's user: aplspawn creates this user in each container");
     if (!is_valid_user_name(v.user_group))
-        r.fail("cntVariables.userGroup",
-               fmt::format("{} is not a valid group name", quote(v.user_group)));
+        r.fail(g.origin("userGroup"), fmt::format("{} is not a valid group name", quote(v.user_group)));
     if (v.prefix != c.bridge.prefix)
-        r.fail("cntVariables.netPrefix",
+        r.fail(g.origin("netPrefix"),
                fmt::format("{} differs from bridge.netPrefix {}: containers live in the bridge's "
                            "subnet {}",
                            v.prefix, c.bridge.prefix, c.bridge.subnet.str()));
     if (!c.bridge.subnet.is_host(v.gateway))
-        r.fail("cntVariables.defGateway",
+        r.fail(g.origin("defGateway"),
                fmt::format("{} is outside the bridge subnet {}", v.gateway.str(),
                            c.bridge.subnet.str()));
 }
 
-void check_range(Config& c, const YamlReader& r) {
-    const auto& k = c.common;
+void check_range(const Config& c, const Group& g, const YamlReader& r) {
+    const auto& k = g.common;
     const Subnet& net = c.bridge.subnet;
-    const std::string key = "cntCommon.ipRange";
-    std::string shown = fmt::format("[{}, {})", k.range_begin.str(), k.range_end.str());
+    const std::string key = g.origin("ipRange");
+    std::string shown = range_text(k);
     if (k.range_end <= k.range_begin)
         r.fail(key, fmt::format("{} is {}: the first address must be lower than the end "
                                 "(the end is exclusive)",
@@ -77,74 +80,140 @@ void check_range(Config& c, const YamlReader& r) {
     auto inside = [&](Ipv4 ip) { return k.range_begin <= ip && ip < k.range_end; };
     if (inside(c.bridge.address))
         r.fail(key, fmt::format("{} contains the bridge address {}", shown, c.bridge.address.str()));
-    if (inside(c.vars.gateway))
+    if (inside(g.vars.gateway))
         r.fail(key, fmt::format("{} contains the gateway cntVariables.defGateway {}", shown,
-                                c.vars.gateway.str()));
+                                g.vars.gateway.str()));
     std::uint32_t size = k.range_end.value - k.range_begin.value;
     if (static_cast<std::uint32_t>(k.amount) > size)
-        r.fail("cntCommon.amount", fmt::format("{} containers do not fit ipRange {} ({} addresses)",
+        r.fail(g.origin("amount"), fmt::format("{} containers do not fit ipRange {} ({} addresses)",
                                                k.amount, shown, size));
 }
 
-void check_names(Config& c, const YamlReader& r) {
-    std::set<std::string> seen;
-    for (Ipv4 ip : fleet_addresses(c.common.range_begin, c.common.range_end, c.common.amount)) {
-        std::string name = c.common.name_template + std::to_string(ip.last_octet());
-        if (!is_valid_machine_name(name))
-            r.fail("cntCommon.nameTmpl",
-                   fmt::format("{} makes container name {}, which systemd does not accept as a "
-                               "machine name (letters, digits, '-', '.'; at most 64)",
-                               quote(c.common.name_template), quote(name)));
-        if (!seen.insert(name).second)
-            r.fail("cntCommon.amount",
-                   fmt::format("{} containers from {} repeat the name {}: names use the last "
-                               "octet, so at most 256 consecutive addresses",
-                               c.common.amount, c.common.range_begin.str(), quote(name)));
-        c.fleet.push_back({std::move(name), ip});
-    }
-}
-
-void check_script_mode(const Config& c, const YamlReader& r) {
-    const auto& k = c.common;
-    for (auto [key, value] : {std::pair{"cntCommon.startupScript", &k.startup_script},
-                              std::pair{"cntCommon.bindContainer", &k.bind_container}})
+void check_script_mode(const Group& g, const YamlReader& r) {
+    const auto& k = g.common;
+    for (auto [key, value] : {std::pair{"startupScript", &k.startup_script},
+                              std::pair{"bindContainer", &k.bind_container}})
         if (!value->empty() && (*value)[0] != '/')
-            r.fail(key, fmt::format("{} must be an absolute path inside the container",
-                                    quote(*value)));
+            r.fail(g.origin(key), fmt::format("{} must be an absolute path inside the container",
+                                              quote(*value)));
     if (k.mode() == StartMode::script && !k.bind_host.empty() && k.bind_container.empty())
-        r.fail("cntCommon.bindContainer",
+        r.fail(g.origin("bindContainer"),
                "missing: cntCommon.bindHost is set, so it needs a place in the container");
     if (!k.bind_container.empty() && k.bind_host.empty())
-        r.fail("cntCommon.bindHost", "missing: cntCommon.bindContainer is set without it");
+        r.fail(g.origin("bindHost"), "missing: cntCommon.bindContainer is set without it");
 }
 
 void check_paths(const Config& c, const YamlReader& r) {
-    const std::pair<const char*, const fs::path*> dirs[] = {
+    std::vector<std::pair<std::string, const fs::path*>> dirs = {
         {"path.workingDirectory", &c.paths.working_dir}, {"path.localStore", &c.paths.local_store},
         {"path.imageLowerLayer", &c.paths.lower},        {"path.imageUpperPath", &c.paths.upper},
         {"path.imageWorkPath", &c.paths.work},           {"path.stateDirectory", &c.paths.state},
-        {"cntCommon.homePath", &c.common.home_path},
     };
+    // Each distinct homePath of the groups (groups may share one: container names are unique).
+    std::set<fs::path> homes;
+    for (const auto& g : c.groups)
+        if (homes.insert(g->common.home_path).second)
+            dirs.push_back({g->origin("homePath"), &g->common.home_path});
     for (const auto& [key, p] : dirs)
         if (*p == "/" || p->empty())
             r.fail(key, fmt::format("{} cannot be used as a directory of the fleet", quote(p->string())));
     // Every directory but workingDirectory (their default parent) must be distinct.
-    for (size_t i = 1; i < std::size(dirs); ++i)
-        for (size_t j = i + 1; j < std::size(dirs); ++j)
+    for (size_t i = 1; i < dirs.size(); ++i)
+        for (size_t j = i + 1; j < dirs.size(); ++j)
             if (*dirs[i].second == *dirs[j].second)
                 r.fail(dirs[j].first, fmt::format("{} is also {}: each needs its own directory",
                                                   quote(dirs[j].second->string()), dirs[i].first));
+}
+
+// The containers of one group: the first `amount` addresses of its range, named after them.
+void add_containers(Config& c, const std::shared_ptr<const Group>& g, const YamlReader& r) {
+    std::set<std::string> seen;
+    int index = 0;
+    for (Ipv4 ip : fleet_addresses(g->common.range_begin, g->common.range_end, g->common.amount)) {
+        std::string name = g->common.name_template + std::to_string(ip.last_octet());
+        if (!is_valid_machine_name(name))
+            r.fail(g->origin("nameTmpl"),
+                   fmt::format("{} makes container name {}, which systemd does not accept as a "
+                               "machine name (letters, digits, '-', '.'; at most 64)",
+                               quote(g->common.name_template), quote(name)));
+        if (!seen.insert(name).second)
+            r.fail(g->origin("amount"),
+                   fmt::format("{} containers from {} repeat the name {}: names use the last "
+                               "octet, so at most 256 consecutive addresses",
+                               g->common.amount, g->common.range_begin.str(), quote(name)));
+        c.fleet.push_back({std::move(name), ip, g, index++});
+    }
+}
+
+// Rules between groups: ranges, names, images and files they would share.
+void check_between_groups(const Config& c, const YamlReader& r) {
+    for (size_t i = 0; i < c.groups.size(); ++i)
+        for (size_t j = i + 1; j < c.groups.size(); ++j) {
+            const Group& a = *c.groups[i];
+            const Group& b = *c.groups[j];
+            const Common& ka = a.common;
+            const Common& kb = b.common;
+            if (ka.range_begin < kb.range_end && kb.range_begin < ka.range_end)
+                r.fail(b.origin("ipRange"),
+                       fmt::format("{} overlaps {} {} ({})", range_text(kb), a.origin("ipRange"),
+                                   range_text(ka), r.place(a.origin("ipRange"))));
+            if (a.image.file_name == b.image.file_name &&
+                (a.image.url != b.image.url || a.image.sha256 != b.image.sha256))
+                r.fail(b.origin("image.url"),
+                       fmt::format("the image {} would be stored as {}, like group {}'s {} ({}): "
+                                   "images of one name must be the same image",
+                                   quote(b.image.url), a.image.file_name, a.name,
+                                   quote(a.image.url), r.place(a.origin("image.url"))));
+            const fs::path& pa = ka.ssh_private_key;
+            const fs::path& qa = a.vars.ssh_public_key;
+            if ((pa == kb.ssh_private_key) != (qa == b.vars.ssh_public_key)) {
+                bool same_private = pa == kb.ssh_private_key;
+                std::string key = same_private ? "sshPublicKeyPath" : "sshPrivateKeyPath";
+                r.fail(b.origin(key),
+                       fmt::format("group {} pairs {} with {} ({}): one key pair, one public key",
+                                   a.name, quote((same_private ? pa : qa).string()),
+                                   quote((same_private ? qa : pa).string()), r.place(a.origin(key))));
+            }
+            const fs::path& va = ka.variables_file;
+            if (!va.empty() && va == kb.variables_file && !(a.vars == b.vars))
+                r.fail(b.origin("variablesFile"),
+                       fmt::format("{} is also group {}'s variables file ({}), with other "
+                                   "cntVariables: give each group its own",
+                                   quote(va.string()), a.name, r.place(a.origin("variablesFile"))));
+        }
+    // Container names are unique fleet-wide, and no group has a container's name (targets name
+    // either).
+    for (size_t i = 0; i < c.fleet.size(); ++i) {
+        const Container& x = c.fleet[i];
+        for (size_t j = i + 1; j < c.fleet.size(); ++j) {
+            const Container& y = c.fleet[j];
+            if (x.name == y.name)
+                r.fail(y.group->origin("nameTmpl"),
+                       fmt::format("group {} makes container {}, which group {} makes too ({})",
+                                   y.group->name, quote(y.name), x.group->name,
+                                   r.place(x.group->origin("nameTmpl"))));
+        }
+        if (const Group* g = c.find_group(x.name); g && c.has_groups())
+            r.fail(x.group->origin("nameTmpl"),
+                   fmt::format("container {} of group {} has the name of group {} ({}): targets "
+                               "would be ambiguous",
+                               quote(x.name), x.group->name, g->name,
+                               r.place("groups." + g->name)));
+    }
 }
 
 }  // namespace
 
 void validate(Config& c, const YamlReader& r) {
     check_bridge(c, r);
-    check_vars(c, r);
+    for (const auto& g : c.groups) check_vars(c, *g, r);
     check_paths(c, r);
-    check_range(c, r);
-    check_script_mode(c, r);
-    check_names(c, r);
+    for (const auto& g : c.groups) {
+        check_range(c, *g, r);
+        check_script_mode(*g, r);
+    }
+    for (const auto& g : c.groups) add_containers(c, g, r);
+    check_between_groups(c, r);
 }
 
 std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount) {

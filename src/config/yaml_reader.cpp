@@ -51,6 +51,10 @@ std::string suggestion(std::string_view key, const std::vector<std::string>& can
     return best.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", best);
 }
 
+std::string join_path(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
+
 }  // namespace
 
 std::string quote(std::string_view value) {
@@ -68,6 +72,17 @@ std::string quote(std::string_view value) {
             out += c;
     }
     out += "'";
+    return out;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> out;
+    while (!path.empty()) {
+        auto dot = path.find('.');
+        out.emplace_back(path.substr(0, dot));
+        if (dot == std::string_view::npos) break;
+        path.remove_prefix(dot + 1);
+    }
     return out;
 }
 
@@ -89,133 +104,176 @@ void YamlReader::load(std::string_view text) {
         fail_at(line_of_node(root_), "",
                 fmt::format("the top level must be a mapping of sections, not {}",
                             kind_name(root_)));
-    for (auto it = root_.begin(); it != root_.end(); ++it) {
-        const std::string name = it->first.Scalar();
-        lines_.emplace(name, line_of_node(it->first));
-        if (it->second.IsMap()) {
-            for (auto kt = it->second.begin(); kt != it->second.end(); ++kt)
-                lines_.emplace(name + "." + kt->first.Scalar(), line_of_node(kt->first));
+    record_lines(root_, "");
+}
+
+void YamlReader::record_lines(const YAML::Node& node, const std::string& path) {
+    if (node.IsMap()) {
+        for (auto it = node.begin(); it != node.end(); ++it) {
+            std::string key = join_path(path, it->first.Scalar());
+            lines_.emplace(key, line_of_node(it->first));
+            record_lines(it->second, key);
+        }
+    } else if (node.IsSequence()) {
+        std::size_t i = 0;
+        for (const auto& item : node) {
+            std::string key = fmt::format("{}[{}]", path, i++);
+            lines_.emplace(key, line_of_node(item));
+            record_lines(item, key);
         }
     }
 }
 
-int YamlReader::line_of(const std::string& key) const {
-    if (auto it = lines_.find(key); it != lines_.end()) return it->second;
-    auto dot = key.find('.');
-    if (dot != std::string::npos)
-        if (auto it = lines_.find(key.substr(0, dot)); it != lines_.end()) return it->second;
+int YamlReader::line_of(std::string_view key) const {
+    std::string k(key);
+    while (!k.empty()) {
+        if (auto it = lines_.find(k); it != lines_.end()) return it->second;
+        auto cut = k.find_last_of(".[");
+        if (cut == std::string::npos) break;
+        k.resize(cut);
+    }
     return 0;
 }
 
-void YamlReader::fail(const std::string& key, const std::string& message) const {
+std::string YamlReader::place(std::string_view key) const {
+    int line = line_of(key);
+    return line > 0 ? fmt::format("{}:{}", display_, line) : display_;
+}
+
+void YamlReader::fail(std::string_view key, const std::string& message) const {
     fail_at(line_of(key), key, message);
 }
 
-void YamlReader::fail_at(int line, const std::string& key, const std::string& message) const {
+void YamlReader::fail_at(int line, std::string_view key, const std::string& message) const {
     std::string where = line > 0 ? fmt::format("{}:{}", display_, line) : display_;
     if (key.empty()) throw Error::usage(fmt::format("{}: {}", where, message));
     throw Error::usage(fmt::format("{}: {}: {}", where, key, message));
 }
 
-std::optional<YAML::Node> YamlReader::section(const std::string& name, bool required) {
-    YAML::Node node = root_[name];
-    if (!node.IsDefined() || node.IsNull()) {
-        if (required) fail_at(node.IsDefined() ? line_of(name) : 0, name, "missing section");
-        return std::nullopt;
+std::optional<YAML::Node> YamlReader::node(std::string_view path) const {
+    // Node::operator= assigns through to the tree in yaml-cpp; reset() rebinds the handle.
+    YAML::Node cur;
+    cur.reset(root_);
+    std::string so_far;
+    for (const auto& seg : split_path(path)) {
+        if (cur.IsNull()) return std::nullopt;
+        if (!cur.IsMap())  // a section (or group) written as a scalar or a list
+            fail(so_far, fmt::format("must be a mapping of keys, not {}", kind_name(cur)));
+        so_far = join_path(so_far, seg);
+        const YAML::Node& parent = cur;  // const operator[]: never inserts
+        const YAML::Node next = parent[seg];
+        if (!next.IsDefined()) return std::nullopt;
+        cur.reset(next);
     }
-    if (!node.IsMap())
-        fail(name, fmt::format("must be a mapping of keys, not {}", kind_name(node)));
-    return node;
+    return cur;
 }
 
-std::optional<YAML::Node> YamlReader::value(const std::string& section_name,
-                                            const std::string& key, bool required) {
-    const std::string full = section_name + "." + key;
-    auto sec = section(section_name, required);
-    if (!sec) return std::nullopt;
-    YAML::Node node = (*sec)[key];
-    if (!node.IsDefined()) {
-        if (required) fail(full, "missing key");
-        return std::nullopt;
-    }
-    if (node.IsNull()) {
-        if (required) fail(full, "missing value");
-        return std::nullopt;
-    }
-    return node;
+bool YamlReader::has(std::string_view path) const {
+    auto n = node(path);
+    return n && !n->IsNull();
 }
 
-std::optional<std::string> YamlReader::string(const std::string& section_name,
-                                              const std::string& key, bool required) {
-    auto node = value(section_name, key, required);
-    if (!node) return std::nullopt;
-    if (!node->IsScalar())
-        fail(section_name + "." + key, fmt::format("must be a string, not {}", kind_name(*node)));
-    return node->Scalar();
+std::vector<std::string> YamlReader::keys(std::string_view path) const {
+    std::vector<std::string> out;
+    auto n = path.empty() ? std::optional<YAML::Node>(root_) : node(path);
+    if (!n || !n->IsMap()) return out;
+    for (auto it = n->begin(); it != n->end(); ++it) out.push_back(it->first.Scalar());
+    return out;
 }
 
-std::optional<long long> YamlReader::integer(const std::string& section_name,
-                                             const std::string& key, bool required) {
-    auto node = value(section_name, key, required);
-    if (!node) return std::nullopt;
-    const std::string full = section_name + "." + key;
-    if (!node->IsScalar())
-        fail(full, fmt::format("must be an integer, not {}", kind_name(*node)));
-    const std::string& s = node->Scalar();
+std::optional<YAML::Node> YamlReader::mapping(std::string_view path, bool required) const {
+    auto n = node(path);
+    if (!n || n->IsNull()) {
+        if (required) {
+            bool top = path.find('.') == std::string_view::npos;
+            fail_at(n ? line_of(path) : (top ? 0 : line_of(path)), path,
+                    top ? "missing section" : "missing key");
+        }
+        return std::nullopt;
+    }
+    if (!n->IsMap()) fail(path, fmt::format("must be a mapping of keys, not {}", kind_name(*n)));
+    return n;
+}
+
+std::optional<YAML::Node> YamlReader::value(std::string_view path, bool required) const {
+    auto n = node(path);
+    if (!n) {
+        if (required) fail(path, "missing key");
+        return std::nullopt;
+    }
+    if (n->IsNull()) {
+        if (required) fail(path, "missing value");
+        return std::nullopt;
+    }
+    return n;
+}
+
+std::optional<std::string> YamlReader::string(std::string_view path, bool required) const {
+    auto n = value(path, required);
+    if (!n) return std::nullopt;
+    if (!n->IsScalar()) fail(path, fmt::format("must be a string, not {}", kind_name(*n)));
+    return n->Scalar();
+}
+
+std::optional<long long> YamlReader::integer(std::string_view path, bool required) const {
+    auto n = value(path, required);
+    if (!n) return std::nullopt;
+    if (!n->IsScalar()) fail(path, fmt::format("must be an integer, not {}", kind_name(*n)));
+    const std::string& s = n->Scalar();
     long long v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size() || s.empty())
-        fail(full, fmt::format("must be an integer, got {}", quote(s)));
+        fail(path, fmt::format("must be an integer, got {}", quote(s)));
     return v;
 }
 
-std::optional<bool> YamlReader::boolean(const std::string& section_name, const std::string& key,
-                                        bool required) {
-    auto node = value(section_name, key, required);
-    if (!node) return std::nullopt;
-    const std::string full = section_name + "." + key;
+std::optional<bool> YamlReader::boolean(std::string_view path, bool required) const {
+    auto n = value(path, required);
+    if (!n) return std::nullopt;
     bool b = false;
-    if (!node->IsScalar() || !YAML::convert<bool>::decode(*node, b))
-        fail(full, fmt::format("must be true or false, got {}",
-                               node->IsScalar() ? quote(node->Scalar()) : kind_name(*node)));
+    if (!n->IsScalar() || !YAML::convert<bool>::decode(*n, b))
+        fail(path, fmt::format("must be true or false, got {}",
+                               n->IsScalar() ? quote(n->Scalar()) : kind_name(*n)));
     return b;
 }
 
-std::optional<std::vector<std::string>> YamlReader::string_list(const std::string& section_name,
-                                                                const std::string& key,
-                                                                bool required) {
-    auto node = value(section_name, key, required);
-    if (!node) return std::nullopt;
-    const std::string full = section_name + "." + key;
-    if (!node->IsSequence())
-        fail(full, fmt::format("must be a list, not {}",
-                               node->IsScalar() ? quote(node->Scalar()) : kind_name(*node)));
+std::optional<std::vector<std::string>> YamlReader::string_list(std::string_view path,
+                                                                bool required) const {
+    auto n = value(path, required);
+    if (!n) return std::nullopt;
+    if (!n->IsSequence())
+        fail(path, fmt::format("must be a list, not {}",
+                               n->IsScalar() ? quote(n->Scalar()) : kind_name(*n)));
     std::vector<std::string> out;
-    for (const auto& item : *node) {
+    for (const auto& item : *n) {
         if (!item.IsScalar())
-            fail(full, fmt::format("list items must be strings, not {}", kind_name(item)));
+            fail_at(line_of_node(item), path,
+                    fmt::format("list items must be strings, not {}", kind_name(item)));
         out.push_back(item.Scalar());
     }
     return out;
 }
 
-void YamlReader::refuse_unknown_keys(
-    const std::map<std::string, std::vector<std::string>>& known) const {
-    std::vector<std::string> sections;
-    for (const auto& [name, keys] : known) sections.push_back(name);
-    for (auto it = root_.begin(); it != root_.end(); ++it) {
-        const std::string name = it->first.Scalar();
-        auto k = known.find(name);
-        if (k == known.end())
-            fail_at(line_of_node(it->first), name,
-                    "unknown section" + suggestion(name, sections));
-        if (!it->second.IsMap()) continue;
-        for (auto kt = it->second.begin(); kt != it->second.end(); ++kt) {
-            const std::string key = kt->first.Scalar();
-            if (std::find(k->second.begin(), k->second.end(), key) == k->second.end())
-                fail_at(line_of_node(kt->first), name + "." + key,
-                        "unknown key" + suggestion(key, k->second));
+void YamlReader::refuse_unknown_keys(const Schema& schema) const {
+    check_keys(root_, "", "", schema);
+}
+
+void YamlReader::check_keys(const YAML::Node& node, const std::string& path,
+                            const std::string& pattern, const Schema& schema) const {
+    auto known = schema.find(pattern);
+    if (known == schema.end() || !node.IsMap()) return;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string key = it->first.Scalar();
+        const std::string child = join_path(path, key);
+        const auto& allowed = known->second;
+        if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) {
+            check_keys(it->second, child, join_path(pattern, "*"), schema);
+            continue;
         }
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            fail_at(line_of_node(it->first), child,
+                    (pattern.empty() ? "unknown section" : "unknown key") + suggestion(key, allowed));
+        check_keys(it->second, child, join_path(pattern, key), schema);
     }
 }
 

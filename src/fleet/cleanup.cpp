@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
 
 namespace aplspawn::fleet {
 namespace {
@@ -26,28 +27,44 @@ CleanupGroup group_of(const fs::path& dir, const std::vector<std::string>& candi
 
 }  // namespace
 
-void check_cleanup_allowed(const FleetView& view, const LowerStatus& lower) {
+void check_cleanup_allowed(const FleetView& view, const std::vector<LowerStatus>& lowers) {
     auto busy = view.busy_names();
     if (!busy.empty())
         throw Error(fmt::format("cleanup: containers are still running or mounted ({}): run "
                                 "aplspawn stop first",
                                 fmt::join(busy, ", ")));
-    if (lower.mounted)
-        throw Error(fmt::format("cleanup: the lower layer {} is still mounted: run aplspawn stop "
-                                "first",
-                                lower.mount_point.string()));
+    for (const auto& lower : lowers)
+        if (lower.mounted)
+            throw Error(fmt::format("cleanup: the lower layer {} is still mounted: run aplspawn "
+                                    "stop first",
+                                    lower.mount_point.string()));
 }
 
 CleanupPlan plan_cleanup(const config::Config& c, const StateDir& state, const FleetView& view,
-                         bool images) {
+                         bool whole_fleet, bool images) {
     CleanupPlan plan;
     std::vector<std::string> names;
-    for (const auto& v : view.containers) names.push_back(v.name);
+    std::map<fs::path, std::vector<std::string>> homes;  // merged directories, by homePath
+    for (const auto& v : view.containers) {
+        names.push_back(v.name);
+        homes[v.dirs.merged.parent_path()].push_back(v.name);
+    }
 
     plan.groups.push_back(group_of(c.paths.upper, names));
     plan.groups.push_back(group_of(c.paths.work, names));
-    plan.groups.push_back(group_of(c.common.home_path, names));
-    plan.groups.push_back(group_of(c.paths.lower, {c.image.name}));
+    for (const auto& [home, in_home] : homes) plan.groups.push_back(group_of(home, in_home));
+    if (!whole_fleet) {
+        std::vector<std::string> files;
+        for (const auto& n : names)
+            for (const char* ext : {".json", ".log", ".log.1"}) files.push_back(n + ext);
+        plan.groups.push_back(group_of(state.containers_dir(), files));
+        return plan;
+    }
+    std::vector<std::string> lowers = recorded_lowers(state);
+    for (const auto* im : c.images()) lowers.push_back(im->name);
+    std::sort(lowers.begin(), lowers.end());
+    lowers.erase(std::unique(lowers.begin(), lowers.end()), lowers.end());
+    plan.groups.push_back(group_of(c.paths.lower, lowers));
     plan.groups.push_back(group_of(state.dir(), {"containers", "known_hosts", "lower"}));
     if (images) {
         if (is_under(c.paths.local_store, c.paths.working_dir)) {

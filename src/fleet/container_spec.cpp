@@ -4,40 +4,52 @@
 
 namespace aplspawn::fleet {
 
+std::vector<HostEntry> fleet_hosts(const config::Config& c) {
+    std::vector<HostEntry> out;
+    for (const auto& ct : c.fleet) out.push_back({ct.name, ct.ip});
+    return out;
+}
+
 ProvisionSpec provision_spec(const config::Config& c, const config::Container& ct,
                              const std::string& authorized_key) {
+    const auto& v = ct.vars();
+    const auto& k = ct.common();
     ProvisionSpec s;
     s.hostname = ct.name;
     s.ip = ct.ip;
-    s.prefix = c.vars.prefix;
-    s.gateway = c.vars.gateway;
-    s.user = c.vars.user_name;
-    s.group = c.vars.user_group;
-    s.user_password = c.vars.user_password;
-    s.root_password = c.vars.root_password;
+    s.prefix = v.prefix;
+    s.gateway = v.gateway;
+    s.user = v.user_name;
+    s.group = v.user_group;
+    s.user_password = v.user_password;
+    s.root_password = v.root_password;
     s.authorized_key = authorized_key;
-    s.dns = c.vars.dns;
-    s.host_resolv = c.common.bind_host_resolve;
-    s.mode = c.common.mode();
-    s.profile = c.common.boot_profile;
-    s.host_key_types = c.common.host_key_types;
+    s.dns = v.dns;
+    s.host_resolv = k.bind_host_resolve;
+    s.mode = k.mode();
+    s.profile = k.boot_profile;
+    s.host_key_types = k.host_key_types;
+    s.fleet_hosts = fleet_hosts(c);
     return s;
 }
 
 LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
                        const ContainerDirs& dirs, const StateDir& state) {
+    const auto& k = ct.common();
     LaunchSpec s;
     s.name = ct.name;
+    s.group = ct.group->name;
     s.root = dirs.merged;
     s.bridge = c.bridge.name;
-    s.mode = c.common.mode();
+    s.mode = k.mode();
     s.log_file = state.log_path(ct.name);
-    s.image = c.image.name;
+    s.image = ct.image().name;
     s.ip = ct.ip.str();
+    for (const auto& b : ct.group->binds) s.binds.push_back({b.host, b.container, b.read_only});
     if (s.mode == config::StartMode::script) {
-        s.command = {c.common.startup_script};
-        if (!c.common.bind_host.empty() && !c.common.bind_container.empty())
-            s.binds.push_back({c.common.bind_host, c.common.bind_container, true});
+        s.command = {k.startup_script};
+        if (!k.bind_host.empty() && !k.bind_container.empty())
+            s.binds.push_back({k.bind_host, k.bind_container, true});
         s.env = {{"ipaddress", ct.ip.str()}, {"cName", ct.name}};
     }
     return s;
@@ -55,7 +67,8 @@ std::string sh_double_quoted(std::string_view value) {
     return out;
 }
 
-std::string variables_file_text(const config::Config& c, std::string_view public_key) {
+std::string variables_file_text(const config::Group& g, std::string_view public_key) {
+    const auto& v = g.vars;
     // The original wrote the key without its comment.
     std::string_view key = public_key;
     if (auto sp = key.find(' '); sp != std::string_view::npos)
@@ -64,11 +77,11 @@ std::string variables_file_text(const config::Config& c, std::string_view public
     auto line = [&](std::string_view k, std::string_view v) {
         out += fmt::format("{}={}\n", k, sh_double_quoted(v));
     };
-    line("userName", c.vars.user_name);
-    line("userGroup", c.vars.user_group);
-    line("dnsAddress", c.vars.dns ? c.vars.dns->str() : "");
-    line("netPrefix", std::to_string(c.vars.prefix));
-    line("defGateway", c.vars.gateway.str());
+    line("userName", v.user_name);
+    line("userGroup", v.user_group);
+    line("dnsAddress", v.dns ? v.dns->str() : "");
+    line("netPrefix", std::to_string(v.prefix));
+    line("defGateway", v.gateway.str());
     line("sshPublicKeyPath", key);
     return out;
 }

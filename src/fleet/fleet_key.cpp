@@ -19,36 +19,47 @@ bool exists_no_follow(const fs::path& p) {
 }
 
 // Throws when exactly one of the two files exists; true when both do.
-bool both_exist(const config::Config& c) {
-    const fs::path& priv = c.common.ssh_private_key;
-    const fs::path& pub = c.vars.ssh_public_key;
+bool both_exist(const config::Config& c, const KeyPair& k) {
+    const fs::path& priv = k.private_key;
+    const fs::path& pub = k.public_key;
     bool have_priv = exists_no_follow(priv), have_pub = exists_no_follow(pub);
     if (have_priv && have_pub) return true;
     if (have_priv)
         throw Error(fmt::format("{}: {} does not exist, but the private key {} does: give the "
                                 "path of its public key (ssh-keygen -y -f {} > {}), or remove "
                                 "both and spawn generates a new pair",
-                                c.where("cntVariables.sshPublicKeyPath"), pub.string(), priv.string(),
+                                c.where(k.group->origin("sshPublicKeyPath")), pub.string(), priv.string(),
                                 priv.string(), pub.string()));
     if (have_pub)
         throw Error(fmt::format("{}: {} does not exist, but the public key {} does: give the path "
                                 "of its private key, or remove both and spawn generates a new pair",
-                                c.where("cntCommon.sshPrivateKeyPath"), priv.string(), pub.string()));
+                                c.where(k.group->origin("sshPrivateKeyPath")), priv.string(), pub.string()));
     return false;
 }
 
 }  // namespace
 
-std::string plan_fleet_key(const config::Config& c) {
-    if (both_exist(c)) return "";
-    return fmt::format("generate the fleet key pair (ed25519) {} and {}",
-                       c.common.ssh_private_key.string(), c.vars.ssh_public_key.string());
+std::vector<KeyPair> key_pairs(const config::Config& c) {
+    std::vector<KeyPair> out;
+    for (const auto& g : c.groups) {
+        KeyPair k{g->common.ssh_private_key, g->vars.ssh_public_key, g.get()};
+        bool seen = false;
+        for (const auto& o : out) seen = seen || (o.private_key == k.private_key && o.public_key == k.public_key);
+        if (!seen) out.push_back(k);
+    }
+    return out;
 }
 
-Change ensure_fleet_key(const config::Config& c) {
-    if (both_exist(c)) return Change::unchanged;
-    const fs::path priv = c.common.ssh_private_key;
-    const fs::path pub = c.vars.ssh_public_key;
+std::string plan_fleet_key(const config::Config& c, const KeyPair& k) {
+    if (both_exist(c, k)) return "";
+    return fmt::format("generate the fleet key pair (ed25519) {} and {}", k.private_key.string(),
+                       k.public_key.string());
+}
+
+Change ensure_fleet_key(const config::Config& c, const KeyPair& k) {
+    if (both_exist(c, k)) return Change::unchanged;
+    const fs::path priv = k.private_key;
+    const fs::path pub = k.public_key;
     return with_context(fmt::format("generate fleet key {}", priv.string()), [&] {
         sys::ensure_dir(priv.parent_path(), 0755);
         sys::ensure_dir(pub.parent_path(), 0755);
@@ -83,9 +94,10 @@ Change ensure_fleet_key(const config::Config& c) {
     });
 }
 
-std::string read_public_key(const config::Config& c) {
-    const fs::path& pub = c.vars.ssh_public_key;
-    std::string text = with_context(fmt::format("read {}", c.where("cntVariables.sshPublicKeyPath")),
+std::string read_public_key(const config::Config& c, const config::Group& g) {
+    const fs::path& pub = g.vars.ssh_public_key;
+    const std::string where = c.where(g.origin("sshPublicKeyPath"));
+    std::string text = with_context(fmt::format("read {}", where),
                                     [&] { return sys::read_file(pub); });
     std::string_view line(text);
     while (!line.empty() && (line.front() == ' ' || line.front() == '\n')) line.remove_prefix(1);
@@ -95,7 +107,7 @@ std::string read_public_key(const config::Config& c) {
                           line.starts_with("sk-ssh-") || line.starts_with("sk-ecdsa-");
     if (!looks_like_key || line.find(' ') == std::string_view::npos)
         throw Error(fmt::format("{}: {} is not an SSH public key (expected \"ssh-ed25519 AAAA...\")",
-                                c.where("cntVariables.sshPublicKeyPath"), pub.string()));
+                                where, pub.string()));
     return std::string(line);
 }
 

@@ -70,6 +70,7 @@ public:
         ContainerRecord r;
         r.name = spec.name;
         r.ip = spec.ip;
+        r.group = spec.group;
         r.mode = spec.mode == config::StartMode::boot ? "boot" : "script";
         r.launcher = kind();
         r.nspawn_pid = child.pid();

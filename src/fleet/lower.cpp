@@ -1,6 +1,5 @@
 #include "aplspawn/fleet/lower.hpp"
 
-#include "aplspawn/sys/fd.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/mount.hpp"
 
@@ -12,45 +11,43 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace aplspawn::fleet {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-struct OpenImage {
-    sys::UniqueFd fd;
-    ImageFile file;
-};
-
-std::optional<OpenImage> open_image(const config::Config& c) {
-    fs::path p = image_path(c);
+// The store's current version of the image, open; nullopt when there is none.
+std::optional<std::pair<sys::UniqueFd, ImageFile>> open_image(const config::Config& c,
+                                                              const config::Image& im) {
+    fs::path p = image_path(c, im);
     std::error_code ec;
     fs::path resolved = fs::canonical(p, ec);  // the store's symlink, resolved once
     if (ec) {
         if (ec == std::errc::no_such_file_or_directory) return std::nullopt;
         throw Error::from_errno(fmt::format("resolve image {}", p.string()), ec.value());
     }
-    OpenImage img;
-    img.fd.reset(::open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!img.fd) {
+    sys::UniqueFd fd(::open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
         if (errno == ENOENT) return std::nullopt;  // replaced between resolve and open
         throw_errno(fmt::format("open image {}", resolved.string()));
     }
     struct stat st;
-    if (::fstat(img.fd.get(), &st) < 0) throw_errno(fmt::format("stat image {}", resolved.string()));
+    if (::fstat(fd.get(), &st) < 0) throw_errno(fmt::format("stat image {}", resolved.string()));
     if (!S_ISREG(st.st_mode)) throw Error(fmt::format("image {} is not a regular file", resolved.string()));
-    img.file = {resolved, st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)};
-    return img;
+    ImageFile f{resolved, st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)};
+    return std::pair{std::move(fd), f};
 }
 
-Error missing_image(const config::Config& c) {
+Error missing_image(const config::Config& c, const config::Image& im) {
     return Error(fmt::format("image {} is not in the local store: run aplspawn getimage first",
-                             image_path(c).string()));
+                             image_path(c, im).string()));
 }
 
-void write_record(const config::Config& c, const StateDir& state, const LowerResult& r,
+void write_record(const StateDir& state, const config::Image& im, const LowerResult& r,
                   const ImageFile& f) {
-    json j = {{"image", c.image.name},
+    json j = {{"image", im.name},
               {"file", f.path.string()},
               {"dev", static_cast<std::uint64_t>(f.dev)},
               {"inode", static_cast<std::uint64_t>(f.ino)},
@@ -60,7 +57,7 @@ void write_record(const config::Config& c, const StateDir& state, const LowerRes
               {"fstype", r.partition.fstype},
               {"partition", r.partition.how},
               {"mount_point", r.mount_point.string()}};
-    fs::path p = lower_record_path(c, state);
+    fs::path p = lower_record_path(state, im.name);
     sys::ensure_dir(p.parent_path(), 0755);
     sys::write_file_atomic(p, j.dump(2) + "\n", 0644);
 }
@@ -77,20 +74,34 @@ Change unmount_all(const fs::path& mp) {
 
 }  // namespace
 
-fs::path lower_dir(const config::Config& c) {
-    return sys::canonical_for_mountinfo(c.paths.lower / c.image.name);
+fs::path lower_dir(const config::Config& c, std::string_view image_name) {
+    return sys::canonical_for_mountinfo(c.paths.lower / image_name);
 }
 
-fs::path image_path(const config::Config& c) { return c.paths.local_store / c.image.file_name; }
-
-fs::path lower_record_path(const config::Config& c, const StateDir& state) {
-    return state.dir() / "lower" / (c.image.name + ".json");
+fs::path image_path(const config::Config& c, const config::Image& im) {
+    return c.paths.local_store / im.file_name;
 }
 
-std::optional<ImageFile> current_image(const config::Config& c) {
-    auto img = open_image(c);
+fs::path lower_record_path(const StateDir& state, std::string_view image_name) {
+    return state.dir() / "lower" / (std::string(image_name) + ".json");
+}
+
+std::vector<std::string> recorded_lowers(const StateDir& state) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(state.dir() / "lower", ec)) {
+        const auto& p = e.path();
+        if (p.extension() != ".json" || p.stem().string().starts_with(".")) continue;
+        names.push_back(p.stem().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::optional<ImageFile> current_image(const config::Config& c, const config::Image& im) {
+    auto img = open_image(c, im);
     if (!img) return std::nullopt;
-    return img->file;
+    return img->second;
 }
 
 bool LowerStatus::shows(const ImageFile& f, const image::RootPartition& p) const {
@@ -98,9 +109,9 @@ bool LowerStatus::shows(const ImageFile& f, const image::RootPartition& p) const
            loop->offset == p.offset && loop->size_limit == p.size && fstype == p.mount_type();
 }
 
-LowerStatus inspect_lower(const config::Config& c) {
+LowerStatus inspect_lower(const config::Config& c, std::string_view image_name) {
     LowerStatus s;
-    s.mount_point = lower_dir(c);
+    s.mount_point = lower_dir(c, image_name);
     auto m = sys::find_mount(sys::read_mountinfo(), s.mount_point);
     if (!m) return s;
     s.mounted = true;
@@ -112,90 +123,98 @@ LowerStatus inspect_lower(const config::Config& c) {
     return s;
 }
 
-std::string plan_lower(const config::Config& c, bool in_use) {
-    LowerStatus now = inspect_lower(c);
-    auto img = open_image(c);
-    if (!img) {
-        if (now.is_image_mount() && in_use) return "";
-        throw missing_image(c);
-    }
-    auto part = image::find_root_partition(img->fd.get(), img->file.path.string());
-    std::string attach = fmt::format(
-        "attach {} ({}, {}, {} bytes at offset {}) read-only to a free loop device and mount it "
-        "read-only at {}",
-        img->file.path.string(), part.how, part.fstype, part.size, part.offset,
-        now.mount_point.string());
-    if (!now.mounted) return attach;
-    if (!now.is_image_mount())
+LowerPlan plan_lower(const config::Config& c, const config::Image& im, bool in_use) {
+    LowerPlan plan;
+    plan.image = im;
+    plan.now = inspect_lower(c, im.name);
+    const LowerStatus& now = plan.now;
+    if (now.mounted && !now.is_image_mount())
         throw Error(fmt::format("{} has {} {} mounted, which is not an image's root partition: "
                                 "unmount it or change path.imageLowerLayer",
                                 now.mount_point.string(), now.fstype, now.source));
-    if (now.shows(img->file, part) || in_use) return "";
+    auto img = open_image(c, im);
+    if (!img) {
+        if (now.is_image_mount() && in_use) {
+            plan.notes.push_back(fmt::format("{} is gone from the store; the running containers "
+                                             "keep the version they use",
+                                             image_path(c, im).string()));
+            return plan;
+        }
+        throw missing_image(c, im);
+    }
+    plan.fd = std::move(img->first);
+    plan.file = img->second;
+    plan.partition = image::find_root_partition(plan.fd.get(), plan.file->path.string());
+    if (!now.mounted) {
+        plan.action = LowerPlan::Action::mount;
+    } else if (now.shows(*plan.file, plan.partition)) {
+        plan.action = LowerPlan::Action::keep;
+    } else if (in_use) {
+        plan.notes.push_back(fmt::format("{} shows an older version of {} that running containers "
+                                         "use; the new version is used once they are stopped",
+                                         now.mount_point.string(), im.file_name));
+    } else {
+        plan.action = LowerPlan::Action::replace;
+    }
+    return plan;
+}
+
+std::string LowerPlan::describe() const {
+    if (action == Action::keep) return "";
+    std::string attach = fmt::format(
+        "attach {} ({}, {}, {} bytes at offset {}) read-only to a free loop device and mount it "
+        "read-only at {}",
+        file->path.string(), partition.how, partition.fstype, partition.size, partition.offset,
+        now.mount_point.string());
+    if (action == Action::mount) return attach;
     return fmt::format("unmount {} (an older version of the image) and {}", now.mount_point.string(),
                        attach);
 }
 
-LowerResult ensure_lower(const config::Config& c, const StateDir& state, bool in_use) {
+LowerResult apply_lower(const StateDir& state, LowerPlan plan) {
     LowerResult r;
-    r.mount_point = lower_dir(c);
+    r.mount_point = plan.now.mount_point;
+    r.notes = std::move(plan.notes);
+    r.partition = plan.partition;
     return with_context(fmt::format("mount lower layer {}", r.mount_point.string()), [&] {
-        LowerStatus now = inspect_lower(c);
-        auto img = open_image(c);
-        if (now.mounted && !now.is_image_mount())
-            throw Error(fmt::format("{} {} is mounted there, not an image's root partition: "
-                                    "unmount it or change path.imageLowerLayer",
-                                    now.fstype, now.source));
-        if (!img) {
-            if (now.is_image_mount() && in_use) {
-                r.loop_device = now.loop->device;
-                r.notes.push_back(fmt::format("{} is gone from the store; the running containers "
-                                              "keep the version they use",
-                                              image_path(c).string()));
-                return r;
-            }
-            throw missing_image(c);
+        if (plan.action == LowerPlan::Action::keep) {
+            if (plan.now.loop) r.loop_device = plan.now.loop->device;
+            if (plan.file && plan.now.shows(*plan.file, plan.partition) &&
+                !fs::exists(lower_record_path(state, plan.image.name)))
+                write_record(state, plan.image, r, *plan.file);
+            return r;
         }
-        r.partition = image::find_root_partition(img->fd.get(), img->file.path.string());
-        if (now.is_image_mount()) {
-            if (now.shows(img->file, r.partition)) {
-                r.loop_device = now.loop->device;
-                if (!fs::exists(lower_record_path(c, state))) write_record(c, state, r, img->file);
-                return r;
-            }
-            if (in_use) {
-                r.loop_device = now.loop->device;
-                r.notes.push_back(fmt::format(
-                    "{} shows an older version of {} that running containers use; the new "
-                    "version is used once the fleet is stopped",
-                    r.mount_point.string(), c.image.file_name));
-                return r;
-            }
-            unmount_all(r.mount_point);  // an older version nobody uses: replace it
+        if (plan.action == LowerPlan::Action::replace) {
+            unmount_all(r.mount_point);
             r.notes.push_back(fmt::format("replaced the lower layer of an older version of {}",
-                                          c.image.file_name));
+                                          plan.image.file_name));
         }
         sys::LoopDevice loop = sys::LoopDevice::attach(
-            img->fd.get(),
-            sys::LoopOptions{r.partition.offset, r.partition.size, true, true},
-            img->file.path.string());
+            plan.fd.get(), sys::LoopOptions{plan.partition.offset, plan.partition.size, true, true},
+            plan.file->path.string());
         sys::ensure_dir(r.mount_point, 0755);
-        sys::mount(loop.path(), r.mount_point, r.partition.mount_type(), MS_RDONLY,
-                   r.partition.mount_data());
+        sys::mount(loop.path(), r.mount_point, plan.partition.mount_type(), MS_RDONLY,
+                   plan.partition.mount_data());
         r.loop_device = loop.path();
         r.change = Change::changed;
-        write_record(c, state, r, img->file);
+        write_record(state, plan.image, r, *plan.file);
         return r;  // `loop` closes here: the mount holds the device; unmount releases it
     });
 }
 
-Change release_lower(const config::Config& c, const StateDir& state) {
-    LowerStatus now = inspect_lower(c);
+LowerResult ensure_lower(const config::Config& c, const config::Image& im, const StateDir& state,
+                         bool in_use) {
+    return apply_lower(state, plan_lower(c, im, in_use));
+}
+
+Change release_lower(const config::Config& c, std::string_view image_name, const StateDir& state) {
+    LowerStatus now = inspect_lower(c, image_name);
     Change changed = Change::unchanged;
     if (now.is_image_mount())
         changed = with_context(fmt::format("unmount lower layer {}", now.mount_point.string()),
                                [&] { return unmount_all(now.mount_point); });
     std::error_code ec;
-    fs::remove(lower_record_path(c, state), ec);
+    fs::remove(lower_record_path(state, image_name), ec);
     return changed;
 }
 

@@ -6,8 +6,27 @@
 
 namespace aplspawn::fleet {
 
+std::string ContainerView::mode() const {
+    if (config) return config->common().mode() == config::StartMode::script ? "script" : "boot";
+    if (record && !record->mode.empty()) return record->mode;
+    return "boot";
+}
+
 bool FleetView::any_running() const {
     return std::any_of(containers.begin(), containers.end(), [](const auto& v) { return v.running; });
+}
+
+bool FleetView::any_running_on(std::string_view image_name) const {
+    return std::any_of(containers.begin(), containers.end(), [&](const auto& v) {
+        return v.running && v.record->image == image_name;
+    });
+}
+
+std::vector<std::string> FleetView::busy_leftovers() const {
+    std::vector<std::string> out;
+    for (const auto& v : containers)
+        if (!v.config && (v.running || !v.strays.empty())) out.push_back(v.name);
+    return out;
 }
 
 bool FleetView::any_busy() const {
@@ -31,10 +50,18 @@ FleetView observe(const config::Config& c, const StateDir& state) {
         v.name = name;
         v.config = ct;
         v.record = state.load(name);
-        if (ct) v.ip = ct->ip.str();
-        else if (v.record) v.ip = v.record->ip;
+        if (ct) {
+            v.ip = ct->ip.str();
+            v.group = ct->group->name;
+            v.dirs = container_dirs(c, *ct);
+        } else {
+            // Only recorded: where its record says it ran.
+            if (v.record) v.ip = v.record->ip, v.group = v.record->group;
+            fs::path home = v.record && !v.record->root.empty() ? v.record->root.parent_path()
+                                                                : c.groups.front()->common.home_path;
+            v.dirs = container_dirs(c, name, home);
+        }
         v.running = v.record && is_running(*v.record);
-        v.dirs = container_dirs(c, name);
         v.merged_mounted = merged_mounted(mounts, v.dirs);
         for (const auto& n : nspawns) {
             if (n.machine != name) continue;

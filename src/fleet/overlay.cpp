@@ -36,10 +36,15 @@ std::string option(const std::vector<std::pair<std::string, std::string>>& opts,
 
 }  // namespace
 
-ContainerDirs container_dirs(const config::Config& c, const std::string& name) {
+ContainerDirs container_dirs(const config::Config& c, const std::string& name,
+                             const fs::path& home_path) {
     return {sys::canonical_for_mountinfo(c.paths.upper / name),
             sys::canonical_for_mountinfo(c.paths.work / name),
-            sys::canonical_for_mountinfo(c.common.home_path / name)};
+            sys::canonical_for_mountinfo(home_path / name)};
+}
+
+ContainerDirs container_dirs(const config::Config& c, const config::Container& ct) {
+    return container_dirs(c, ct.name, ct.common().home_path);
 }
 
 void check_upper_filesystem(const config::Config& c, bool create) {

@@ -86,4 +86,12 @@ ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec
     });
 }
 
+Change update_hosts(const std::filesystem::path& root, const std::string& hostname, Ipv4 ip,
+                    const std::vector<HostEntry>& fleet) {
+    return with_context(fmt::format("update /etc/hosts of {} ({})", hostname, root.string()), [&] {
+        sys::RootFs rootfs(root);
+        return detail::write_hosts(rootfs, hostname, ip, fleet);
+    });
+}
+
 }  // namespace aplspawn::fleet

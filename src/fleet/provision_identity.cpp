@@ -16,19 +16,23 @@ std::string trimmed(std::string_view s) {
 
 }  // namespace
 
+Change write_hosts(const sys::RootFs& root, const std::string& name, Ipv4 ip,
+                   const std::vector<HostEntry>& fleet) {
+    // The image's lines are kept from a regular file only: a symlink there is replaced by a
+    // fresh file, and whatever it points at is never copied into a world-readable one.
+    std::optional<std::string> hosts;
+    if (auto st = root.symlink_status("/etc/hosts"); st && S_ISREG(st->st_mode))
+        hosts = root.read_file("/etc/hosts");
+    return write_keeping_attrs(root, "/etc/hosts",
+                               text::hosts_with(hosts ? *hosts : kDefaultHosts, name, ip, fleet),
+                               {0644, {}});
+}
+
 void provision_identity(Step& s) {
     const auto& name = s.spec.hostname;
     s.note(s.root.write_file("/etc/hostname", name + "\n", {0644, {}}), "wrote /etc/hostname");
 
-    // The image's lines are kept from a regular file only: a symlink there is replaced by a
-    // fresh file, and whatever it points at is never copied into a world-readable one.
-    std::optional<std::string> hosts;
-    if (auto st = s.root.symlink_status("/etc/hosts"); st && S_ISREG(st->st_mode))
-        hosts = s.root.read_file("/etc/hosts");
-    s.note(write_keeping_attrs(s.root, "/etc/hosts",
-                               text::hosts_with(hosts ? *hosts : kDefaultHosts, name, s.spec.ip),
-                               {0644, {}}),
-           "wrote /etc/hosts");
+    s.note(write_hosts(s.root, name, s.spec.ip, s.spec.fleet_hosts), "wrote /etc/hosts");
 
     // Kept only when it is valid and the one aplspawn gave this very container: an image's
     // baked-in id would be shared by the whole fleet.

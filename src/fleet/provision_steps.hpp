@@ -1,5 +1,5 @@
 // The steps of fleet::provision (provision.cpp runs them in order), one file each:
-//   provision_identity.cpp   /etc/hostname, /etc/hosts, /etc/machine-id
+//   provision_identity.cpp   /etc/hostname, /etc/hosts (own names, the fleet's), /etc/machine-id
 //   provision_user.cpp       group, user, passwords, home, ~/.ssh/authorized_keys
 //   provision_sudo.cpp       /etc/sudoers.d drop-in (visudo-checked), sudoers includedir
 //   provision_network.cpp    /etc/resolv.conf; networkd file for host0
@@ -38,6 +38,10 @@ void provision_resolver(Step& s);
 void provision_networkd(Step& s);
 void provision_host_keys(Step& s);
 void provision_boot_profile(Step& s);
+
+// /etc/hosts with the container's own names and the fleet's block (text::hosts_with).
+Change write_hosts(const sys::RootFs& root, const std::string& name, Ipv4 ip,
+                   const std::vector<HostEntry>& fleet);
 
 // Writes path keeping the owner and mode of the regular file already there (/etc/shadow's
 // root:shadow 0640, say); `fallback` when there is none.

@@ -57,14 +57,24 @@ bool is_base64(std::string_view w) {
 
 }  // namespace
 
-std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip) {
+std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
+                       const std::vector<HostEntry>& fleet) {
     const std::string ip_text = ip.str();
     const std::vector<std::string> ours{fmt::format("{}\t{}", ip_text, name),
                                         fmt::format("127.0.1.1\t{}", name)};
     std::vector<std::string> out;
     std::optional<size_t> at;            // where the first managed line was
     std::optional<size_t> after_local;   // just after the first 127.0.0.1 line
+    bool in_block = false;
     for (std::string_view line : lines_of(hosts)) {
+        if (line == kFleetBegin) {
+            in_block = true;
+            continue;
+        }
+        if (in_block) {
+            if (line == kFleetEnd) in_block = false;
+            continue;
+        }
         auto w = data_words(line);
         bool managed = !w.empty() && (w[0] == "127.0.1.1" || w[0] == ip_text ||
                                       (w.size() == 2 && w[1] == name));
@@ -77,6 +87,15 @@ std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip) {
     }
     size_t pos = at ? *at : after_local ? *after_local : out.size();
     out.insert(out.begin() + static_cast<std::ptrdiff_t>(pos), ours.begin(), ours.end());
+    while (!out.empty() && out.back().empty()) out.pop_back();
+    std::vector<std::string> block;
+    for (const auto& e : fleet)
+        if (e.name != name) block.push_back(fmt::format("{}\t{}", e.ip.str(), e.name));
+    if (!block.empty()) {
+        out.emplace_back(kFleetBegin);
+        out.insert(out.end(), block.begin(), block.end());
+        out.emplace_back(kFleetEnd);
+    }
     std::string text;
     for (auto& l : out) text += l + "\n";
     return text;

@@ -3,6 +3,7 @@
 // file for host0, and aplspawn's own provisioning record. No I/O.
 #pragma once
 
+#include "aplspawn/fleet/provision.hpp"
 #include "aplspawn/ipv4.hpp"
 
 #include <optional>
@@ -14,8 +15,14 @@ namespace aplspawn::fleet::text {
 
 // /etc/hosts with "IP<TAB>NAME" and "127.0.1.1<TAB>NAME". Lines aplspawn manages (address
 // 127.0.1.1 or IP, or NAME as their only name) are replaced where the first of them was, else
-// the two lines go after the 127.0.0.1 line, else at the end. Every other line is kept.
-std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip);
+// the two lines go after the 127.0.0.1 line, else at the end. Then the fleet's block: every other
+// container of the fleet, "IP<TAB>NAME", between kFleetBegin and kFleetEnd lines at the end (an
+// earlier block is replaced; none when the fleet is this container alone). Every other line is
+// kept.
+inline constexpr std::string_view kFleetBegin = "# BEGIN aplspawn fleet (managed by aplspawn)";
+inline constexpr std::string_view kFleetEnd = "# END aplspawn fleet";
+std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
+                       const std::vector<HostEntry>& fleet = {});
 
 // A machine-id systemd accepts: 32 lower-case hex digits (then an optional newline), not all
 // zeros. "", "uninitialized" and anything else are not.

@@ -9,7 +9,7 @@ namespace aplspawn::fleet {
 
 using namespace std::chrono_literals;
 
-Outcome settle(const config::Config& c, const StateDir& state, const ContainerView& v, bool dry_run) {
+Outcome settle(const StateDir& state, const ContainerView& v, bool dry_run) {
     Outcome o{v.name, true, {}};
     auto note = [&](std::string text) {
         o.lines.push_back({dry_run ? out::Kind::plan : out::Kind::ok, std::move(text)});
@@ -26,7 +26,7 @@ Outcome settle(const config::Config& c, const StateDir& state, const ContainerVi
             }
             ContainerRecord r;
             r.name = v.name;
-            r.mode = c.common.mode() == config::StartMode::boot ? "boot" : "script";
+            r.mode = v.mode();
             r.nspawn_pid = s.process.pid;
             r.nspawn_start_time = s.process.start_time;
             if (detached->stop(r, 10s) == Change::changed) note(what);

@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+#include <set>
 #include <thread>
 
 namespace aplspawn::fleet {
@@ -100,9 +102,10 @@ std::string plain(std::string_view s) {
 }
 
 // Waits for SSH to answer as the configured user. Throws with ssh's last message on timeout.
-void wait_for_ssh(const config::Config& c, const ContainerRecord& rec, const std::string& ip,
+void wait_for_ssh(const config::Config& c, const ContainerRecord& rec, const config::Container& ct,
                   Clock::time_point deadline) {
-    SshTarget target = ssh_target(c, ip);
+    SshTarget target = ssh_target(c, ct);
+    const std::string& ip = target.ip;
     std::string last_error = "no attempt";
     while (true) {
         if (!is_running(rec))
@@ -130,7 +133,8 @@ void wait_for_ssh(const config::Config& c, const ContainerRecord& rec, const std
 
 }  // namespace
 
-void check_spawn_prerequisites(const config::Config& c) {
+void check_spawn_prerequisites(const config::Config& c,
+                               const std::vector<const config::Container*>& containers) {
     for (const auto& [prog, pkg] : {std::pair{"systemd-nspawn", "systemd-container"},
                                     std::pair{"ssh", "openssh-client"},
                                     std::pair{"ssh-keygen", "openssh-client"}})
@@ -138,21 +142,32 @@ void check_spawn_prerequisites(const config::Config& c) {
             throw Error(fmt::format("{} is not installed (Debian package {})", prog, pkg));
     if (::if_nametoindex(c.bridge.name.c_str()) == 0)
         throw Error(fmt::format("bridge {} does not exist: run aplspawn netup first", c.bridge.name));
-    if (c.common.mode() == config::StartMode::script) {
+    std::set<const config::Group*> groups;
+    for (const auto* ct : containers) groups.insert(ct->group.get());
+    for (const config::Group* g : groups) {
+        // A bind's source must exist: a missing one is a config problem (exit 2), named.
+        for (const auto& b : g->binds) {
+            struct stat st;
+            if (::stat(b.host.c_str(), &st) < 0)
+                throw Error::usage(fmt::format("{}: the bind source {} does not exist ({})",
+                                               c.where(b.key), b.host.string(),
+                                               std::strerror(errno)));
+        }
+        const auto& k = g->common;
+        if (k.mode() != config::StartMode::script) continue;
         struct stat st;
-        if (!c.common.bind_host.empty() &&
-            (::stat(c.common.bind_host.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)))
-            throw Error(fmt::format("{}: {} is not a directory", c.where("cntCommon.bindHost"),
-                                    c.common.bind_host.string()));
+        if (!k.bind_host.empty() && (::stat(k.bind_host.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)))
+            throw Error(fmt::format("{}: {} is not a directory", c.where(g->origin("bindHost")),
+                                    k.bind_host.string()));
         // A startup script inside the bound directory must exist there and be executable.
-        const std::string& script = c.common.startup_script;
-        std::string prefix = c.common.bind_container;
+        const std::string& script = k.startup_script;
+        std::string prefix = k.bind_container;
         if (!prefix.empty() && prefix.back() != '/') prefix += '/';
-        if (!c.common.bind_host.empty() && !prefix.empty() && script.starts_with(prefix)) {
-            fs::path on_host = c.common.bind_host / script.substr(prefix.size());
+        if (!k.bind_host.empty() && !prefix.empty() && script.starts_with(prefix)) {
+            fs::path on_host = k.bind_host / script.substr(prefix.size());
             if (::access(on_host.c_str(), X_OK) < 0)
                 throw Error(fmt::format("{}: {} is {} on the host, which is not an executable file",
-                                        c.where("cntCommon.startupScript"), script,
+                                        c.where(g->origin("startupScript")), script,
                                         on_host.string()));
         }
     }
@@ -189,29 +204,74 @@ std::vector<out::Line> log_tail_lines(const fs::path& log, int n) {
     return lines;
 }
 
+Clock::time_point BringUpContext::deadline(const config::Container& ct) const {
+    return start + timeout.value_or(std::chrono::seconds(ct.common().ready_timeout_sec));
+}
+
+const std::filesystem::path& BringUpContext::lower_of(const config::Container& ct) const {
+    auto it = lowers.find(ct.image().name);
+    if (it == lowers.end()) throw Error(fmt::format("no lower layer mounted for image {}", ct.image().name));
+    return it->second;
+}
+
+const std::string& BringUpContext::authorized_key_of(const config::Container& ct) const {
+    auto it = authorized_keys.find(ct.group->name);
+    if (it == authorized_keys.end()) throw Error(fmt::format("no public key read for group {}", ct.group->name));
+    return it->second;
+}
+
+BringUp decide_bring_up(const ContainerView& v) {
+    if (!v.config) return BringUp::leftover;
+    if (v.ready()) return BringUp::ready;
+    if (v.running) return BringUp::resume;
+    return BringUp::start;
+}
+
 Outcome plan_bring_up(const config::Config& c, const ContainerView& v) {
     Outcome o{v.name, true, {}};
     auto plan = [&](std::string t) { o.lines.push_back({out::Kind::plan, std::move(t)}); };
-    if (v.ready()) {
+    switch (decide_bring_up(v)) {
+    case BringUp::leftover:
+        o.lines.push_back({out::Kind::info, fmt::format("{} is no longer in the config", v.name)});
+        return o;
+    case BringUp::ready:
         o.lines.push_back({out::Kind::ok, fmt::format("Container with pid {} was started{}",
                                                       v.record->nspawn_pid, out::already_so)});
+        plan(fmt::format("Update the fleet's names in {}'s /etc/hosts where they changed", v.name));
         return o;
-    }
-    if (v.running) {
+    case BringUp::resume:
         plan(fmt::format("Check container {} (pid {}, started by an interrupted run): IP {}/{} on "
                          "host0, SSH",
-                         v.name, v.record->nspawn_pid, v.ip, c.vars.prefix));
+                         v.name, v.record->nspawn_pid, v.ip, v.config->vars().prefix));
         return o;
+    case BringUp::start: break;
     }
+    const config::Container& ct = *v.config;
     plan(fmt::format("Mount overlayFS at {} (upper {}, work {})", v.dirs.merged.string(),
                      v.dirs.upper.string(), v.dirs.work.string()));
-    plan(fmt::format("Provision {}: hostname, user {}, SSH key, host keys", v.name, c.vars.user_name));
-    plan(fmt::format("Start {} with systemd-nspawn {} on bridge {}, IP {}/{} via {}, wait for SSH",
-                     v.name,
-                     c.common.mode() == config::StartMode::boot
+    plan(fmt::format("Provision {}: hostname, user {}, SSH key, host keys, /etc/hosts", v.name,
+                     ct.vars().user_name));
+    plan(fmt::format("Start {} ({}, image {}) with systemd-nspawn {} on bridge {}, IP {}/{} via {}, "
+                     "wait for SSH",
+                     v.name, ct.group->name, ct.image().name,
+                     ct.common().mode() == config::StartMode::boot
                          ? std::string("--boot")
-                         : fmt::format("running {}", c.common.startup_script),
-                     c.bridge.name, v.ip, c.vars.prefix, c.vars.gateway.str()));
+                         : fmt::format("running {}", ct.common().startup_script),
+                     c.bridge.name, v.ip, ct.vars().prefix, ct.vars().gateway.str()));
+    return o;
+}
+
+Outcome keep_hosts(const BringUpContext& ctx, const ContainerView& v) {
+    Outcome o{v.name, true, {}};
+    if (!v.config || !v.ready()) return o;
+    const std::string step = fmt::format("Updating the fleet's names in /etc/hosts of {}", v.name);
+    try {
+        if (update_hosts(v.dirs.merged, v.name, v.config->ip, ctx.fleet_hosts) == Change::changed)
+            o.lines.push_back({out::Kind::ok, step});
+    } catch (const std::exception& e) {
+        o.ok = false;
+        o.lines.push_back({out::Kind::fail, fmt::format("{}: {}", step, e.what())});
+    }
     return o;
 }
 
@@ -221,18 +281,25 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
     auto ok = [&](std::string t) { o.lines.push_back({out::Kind::ok, std::move(t)}); };
     auto info = [&](std::string t) { o.lines.push_back({out::Kind::info, std::move(t)}); };
     o.lines.push_back({out::Kind::info, fmt::format("Trying to start container {}", v.name)});
-    if (!v.config) {  // only recorded: not ours to start any more
-        info(fmt::format("{} is no longer in the config (amount); aplspawn stop stops it", v.name));
+    const BringUp decision = decide_bring_up(v);
+    if (decision == BringUp::leftover) {  // only recorded: not ours to start any more
+        info(fmt::format("{} is no longer in the config; aplspawn stop stops it", v.name));
         return o;
     }
     const config::Container& ct = *v.config;
+    const config::Common& k = ct.common();
+    const config::ContainerVariables& vars = ct.vars();
     const std::string ip = ct.ip.str();
+    const Clock::time_point deadline = ctx.deadline(ct);
 
-    if (v.ready()) {
+    if (decision == BringUp::ready) {
         ok(fmt::format("Container with pid {} was started{}", v.record->nspawn_pid, out::already_so));
         if (v.record->ip != ip)
             info(fmt::format("{} runs with IP {}, the config says {}: stop and spawn to apply it",
                              v.name, v.record->ip, ip));
+        Outcome hosts = keep_hosts(ctx, v);
+        o.ok = hosts.ok;
+        o.lines.insert(o.lines.end(), hosts.lines.begin(), hosts.lines.end());
         return o;
     }
 
@@ -248,20 +315,21 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
         ok(fmt::format("Container with pid {} was started", rec.nspawn_pid));
     };
     try {
-        if (v.running) {
+        if (decision == BringUp::resume) {
             rec = *v.record;
             launched = true;
             info(fmt::format("{} was started by an interrupted run (pid {}): checking it", v.name,
                              rec.nspawn_pid));
         } else {
             step = fmt::format("Trying to mount overlayFS, merged path is {}", v.dirs.merged.string());
-            Change ch = ensure_overlay(ctx.lower, v.dirs);
+            Change ch = ensure_overlay(ctx.lower_of(ct), v.dirs);
             ok(step + already(ch));
 
-            if (c.common.mode() == config::StartMode::script) ok("Generating variables for container");
+            if (k.mode() == config::StartMode::script) ok("Generating variables for container");
 
-            step = fmt::format("Provisioning {} (hostname, user {}, SSH keys)", v.name, c.vars.user_name);
-            ProvisionResult pr = provision(v.dirs.merged, provision_spec(c, ct, ctx.authorized_key));
+            step = fmt::format("Provisioning {} (hostname, user {}, SSH keys)", v.name, vars.user_name);
+            ProvisionResult pr =
+                provision(v.dirs.merged, provision_spec(c, ct, ctx.authorized_key_of(ct)));
             ok(step + already(pr.change()));
             for (const auto& n : pr.notes) info(n);
             for (const auto& ch2 : pr.changes) o.lines.push_back({out::Kind::debug, "  " + ch2});
@@ -285,20 +353,20 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
         while (true) {
             try {
                 step = fmt::format("Finding the leader (PID 1) of {}", v.name);
-                leader = wait_for(rec, ctx.deadline, "the container's PID 1", 20ms,
+                leader = wait_for(rec, deadline, "the container's PID 1", 20ms,
                                   [&]() -> std::optional<ProcessRef> {
                                       if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
                                       return std::nullopt;
                                   });
                 step = fmt::format("Setting IP {}/{} on host0 of {}, default route via {}", ip,
-                                   c.vars.prefix, v.name, c.vars.gateway.str());
-                wait_for(rec, ctx.deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
+                                   vars.prefix, v.name, vars.gateway.str());
+                wait_for(rec, deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
                     if (has_interface(leader.pid, "host0")) return true;
                     return std::nullopt;
                 });
                 break;
             } catch (const Error&) {
-                if (v.running || is_running(rec) || Clock::now() >= veth_until ||
+                if (decision == BringUp::resume || is_running(rec) || Clock::now() >= veth_until ||
                     !failed_on_existing_veth(ctx.state.log_path(v.name)))
                     throw;
                 info(fmt::format("systemd-nspawn for {} found its old veth still there (the kernel "
@@ -312,13 +380,13 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
         rec.leader_start_time = leader.start_time;
         ctx.state.save(rec);
 
-        info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, c.vars.prefix));
-        Change ipch = net::configure_container_address(leader.pid, "host0", ct.ip, c.vars.prefix,
-                                                       c.vars.gateway);
+        info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, vars.prefix));
+        Change ipch = net::configure_container_address(leader.pid, "host0", ct.ip, vars.prefix,
+                                                       vars.gateway);
         ok(step + already(ipch));
 
         step = fmt::format("Checking ssh connection to {}", ip);
-        wait_for_ssh(c, rec, ip, ctx.deadline);
+        wait_for_ssh(c, rec, ct, deadline);
         ok(step);
         rec.ready = true;
         ctx.state.save(rec);

@@ -15,8 +15,8 @@ constexpr std::string_view kFastKex =
 
 }  // namespace
 
-SshTarget ssh_target(const config::Config& c, const std::string& ip) {
-    return {ip, c.vars.user_name, c.common.ssh_private_key, StateDir(c).known_hosts()};
+SshTarget ssh_target(const config::Config& c, const config::Container& ct) {
+    return {ct.ip.str(), ct.vars().user_name, ct.common().ssh_private_key, StateDir(c).known_hosts()};
 }
 
 std::vector<std::string> ssh_argv(const SshTarget& t, const std::vector<std::string>& command,

@@ -31,6 +31,7 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         ContainerRecord r;
         r.name = j.at("name").get<std::string>();
         r.ip = j.value("ip", "");
+        r.group = j.value("group", "");
         r.mode = j.value("mode", "");
         r.launcher = j.value("launcher", "");
         r.unit = j.value("unit", "");
@@ -54,6 +55,7 @@ void StateDir::save(const ContainerRecord& r) const {
     sys::ensure_dir(containers_dir(), 0755);
     json j = {{"name", r.name},
               {"ip", r.ip},
+              {"group", r.group},
               {"mode", r.mode},
               {"launcher", r.launcher},
               {"unit", r.unit},

@@ -32,8 +32,7 @@ Outcome plan_stop(const ContainerView& v) {
     return o;
 }
 
-Outcome stop_container(const config::Config& c, const StateDir& state, const ContainerView& v,
-                       std::chrono::seconds grace) {
+Outcome stop_container(const StateDir& state, const ContainerView& v, std::chrono::seconds grace) {
     Outcome o{v.name, true, {}};
     auto ok = [&](std::string t) { o.lines.push_back({out::Kind::ok, std::move(t)}); };
     std::string step;
@@ -52,7 +51,7 @@ Outcome stop_container(const config::Config& c, const StateDir& state, const Con
                                s.process.pid);
             ContainerRecord r;
             r.name = v.name;
-            r.mode = c.common.mode() == config::StartMode::boot ? "boot" : "script";
+            r.mode = v.mode();
             r.nspawn_pid = s.process.pid;
             r.nspawn_start_time = s.process.start_time;
             make_detached_launcher()->stop(r, grace);

@@ -80,8 +80,9 @@ bool ContainerReport::ok() const {
     return std::all_of(checks.begin(), checks.end(), [](const CheckResult& r) { return r.ok; });
 }
 
-std::string expected_leader(const config::Config& c) {
-    return c.common.mode() == config::StartMode::script ? c.common.startup_script : "systemd";
+std::string expected_leader(const config::Container& ct) {
+    const auto& k = ct.common();
+    return k.mode() == config::StartMode::script ? k.startup_script : "systemd";
 }
 
 std::optional<std::string> leader_mismatch(config::StartMode mode, const std::string& startup_script,
@@ -107,6 +108,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
                                 const ContainerCheckOptions& o) {
     ContainerReport rep;
     rep.name = ct.name;
+    rep.group = ct.group->name;
     rep.ip = ct.ip.str();
     rep.prefix = c.bridge.prefix;
     rep.checks.reserve(5);  // add() hands out references: no reallocation
@@ -145,8 +147,8 @@ ContainerReport check_container(const config::Config& c, const config::Container
     // overlay
     CheckResult& overlay = add("overlay", "Checking overlayFS mount");
     try {
-        std::filesystem::path lower = fleet::lower_dir(c);
-        auto dirs = fleet::container_dirs(c, ct.name);
+        std::filesystem::path lower = fleet::lower_dir(c, ct.image().name);
+        auto dirs = fleet::container_dirs(c, ct);
         switch (fleet::overlay_state(mounts, lower, dirs)) {
         case fleet::OverlayState::correct:
             overlay.ok = true;
@@ -170,7 +172,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
     }
 
     // leader
-    CheckResult& lead = add("leader", "Checking leader process " + expected_leader(c));
+    CheckResult& lead = add("leader", "Checking leader process " + expected_leader(ct));
     if (!running) {
         lead.detail = "not checked: container is not running";
     } else if (!leader.process) {
@@ -179,7 +181,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
         lead.detail = fmt::format("leader process {} is gone", leader.process->pid);
     } else {
         bool recorded = record->leader_pid == leader.process->pid && record->leader_start_time != 0;
-        auto why = leader_mismatch(c.common.mode(), c.common.startup_script, *facts, recorded);
+        auto why = leader_mismatch(ct.common().mode(), ct.common().startup_script, *facts, recorded);
         lead.ok = !why;
         lead.detail = why ? *why : fmt::format("pid {}: {}", facts->pid, command_line(*facts));
     }
@@ -198,16 +200,17 @@ ContainerReport check_container(const config::Config& c, const config::Container
     ping.ok = echo.replied;
     ping.detail = echo.describe(o.ping_timeout);
 
-    auto target = fleet::ssh_target(c, rep.ip);
+    auto target = fleet::ssh_target(c, ct);
+    const std::string& user = target.user;
     auto r = fleet::ssh_run(target, {"id", "-un"}, o.ssh_timeout);
-    if (r.ok() && trim(r.out) == c.vars.user_name) {
+    if (r.ok() && trim(r.out) == user) {
         ssh.ok = true;
-        ssh.detail = fmt::format("logged in as {} with {}", c.vars.user_name, target.private_key.string());
+        ssh.detail = fmt::format("logged in as {} with {}", user, target.private_key.string());
     } else if (r.ok()) {
-        ssh.detail = fmt::format("logged in, but as {:?}, not {}", trim(r.out), c.vars.user_name);
+        ssh.detail = fmt::format("logged in, but as {:?}, not {}", trim(r.out), user);
     } else {
         std::string why = last_line(r.err);
-        ssh.detail = fmt::format("ssh {}@{}: {}{}", c.vars.user_name, rep.ip, r.describe(),
+        ssh.detail = fmt::format("ssh {}@{}: {}{}", user, rep.ip, r.describe(),
                                  why.empty() ? "" : ": " + why);
     }
     return rep;

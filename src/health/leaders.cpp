@@ -42,13 +42,14 @@ Leader find_leader(const std::string& name, const std::optional<fleet::Container
     return l;
 }
 
-std::vector<ContainerLeader> leaders(const config::Config& c) {
+std::vector<ContainerLeader> leaders(const config::Config& c,
+                                     const std::vector<const config::Container*>& containers) {
     fleet::StateDir state(c);
     std::vector<ContainerLeader> out;
-    for (const auto& ct : c.fleet) {
-        ContainerLeader cl{ct.name, ct.ip.str(), {}};
+    for (const auto* ct : containers) {
+        ContainerLeader cl{ct->name, ct->group->name, ct->ip.str(), {}};
         try {
-            cl.leader = find_leader(ct.name, state.load(ct.name));
+            cl.leader = find_leader(ct->name, state.load(ct->name));
         } catch (const Error& e) {
             cl.leader.problem = e.message();
         }

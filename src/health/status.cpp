@@ -6,6 +6,7 @@
 #include "aplspawn/sys/mount.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -25,6 +26,13 @@ const CheckResult* find(const Report& r, std::string_view id) {
 
 }  // namespace
 
+std::vector<std::string> ContainerReport::failed() const {
+    std::vector<std::string> out;
+    for (const auto& r : checks)
+        if (!r.ok) out.push_back(r.check);
+    return out;
+}
+
 bool StatusReport::ok() const {
     return all_ok(host) && std::all_of(containers.begin(), containers.end(),
                                        [](const ContainerReport& c) { return c.ok(); });
@@ -37,8 +45,9 @@ std::string network_problem(const config::Config& c, const Report& host) {
     return "";
 }
 
-StatusReport run_status(const config::Config& c, const StatusOptions& options,
-                        const StatusObserver& observer) {
+StatusReport run_status(const config::Config& c,
+                        const std::vector<const config::Container*>& containers,
+                        const StatusOptions& options, const StatusObserver& observer) {
     StatusReport report;
     std::vector<sys::MountInfo> mounts;
     std::string mount_error;
@@ -49,7 +58,14 @@ StatusReport run_status(const config::Config& c, const StatusOptions& options,
     }
 
     report.host = network_checks(c);
-    Report storage = storage_checks(c, mounts);
+    std::vector<const config::Image*> images;
+    for (const auto* ct : containers)
+        if (std::none_of(images.begin(), images.end(),
+                         [&](const config::Image* im) { return im->name == ct->image().name; }))
+            images.push_back(&ct->image());
+    if (containers.empty())  // a fleet of nothing selected: still the directories
+        images.clear();
+    Report storage = storage_checks(c, mounts, images);
     report.host.insert(report.host.end(), storage.begin(), storage.end());
     if (!mount_error.empty())
         report.host.push_back({"", "mountinfo", "Reading /proc/self/mountinfo", false, mount_error});
@@ -57,10 +73,10 @@ StatusReport run_status(const config::Config& c, const StatusOptions& options,
 
     ContainerCheckOptions copts = options.container;
     copts.network_problem = network_problem(c, report.host);
-    report.containers.resize(c.fleet.size());
+    report.containers.resize(containers.size());
     fleet::run_ordered<ContainerReport>(
-        c.fleet.size(), options.workers,
-        [&](std::size_t i) { return check_container(c, c.fleet[i], mounts, copts); },
+        containers.size(), options.workers,
+        [&](std::size_t i) { return check_container(c, *containers[i], mounts, copts); },
         [&](std::size_t i, ContainerReport& r) {
             report.containers[i] = std::move(r);
             if (observer.container) observer.container(report.containers[i]);
@@ -90,18 +106,48 @@ std::vector<out::Line> lines(const ContainerReport& report) {
 
 nlohmann::ordered_json to_json(const StatusReport& report) {
     auto arr = nlohmann::ordered_json::array();
-    auto add = [&](const CheckResult& r) {
+    auto add = [&](const CheckResult& r, const std::string& group) {
         arr.push_back({{"container", r.container.empty() ? nlohmann::ordered_json(nullptr)
                                                          : nlohmann::ordered_json(r.container)},
+                       {"group", group.empty() ? nlohmann::ordered_json(nullptr)
+                                               : nlohmann::ordered_json(group)},
                        {"check", r.check},
                        {"ok", r.ok},
                        {"title", r.title},
                        {"detail", r.detail}});
     };
-    for (const auto& r : report.host) add(r);
+    for (const auto& r : report.host) add(r, "");
     for (const auto& c : report.containers)
-        for (const auto& r : c.checks) add(r);
+        for (const auto& r : c.checks) add(r, c.group);
     return arr;
+}
+
+out::Line summary_line(const ContainerReport& r) {
+    auto failed = r.failed();
+    if (failed.empty()) return {out::Kind::ok, fmt::format("{} ({}, {})", r.name, r.group, r.ip)};
+    // The first failed check's detail says why (later ones usually follow from it).
+    std::string why;
+    for (const auto& c : r.checks)
+        if (!c.ok) {
+            why = c.detail;
+            break;
+        }
+    return {out::Kind::fail, fmt::format("{} ({}, {}): {} failed{}", r.name, r.group, r.ip,
+                                         fmt::join(failed, ", "), why.empty() ? "" : ": " + why)};
+}
+
+std::vector<out::Line> summary_totals(const StatusReport& report) {
+    std::size_t healthy = 0;
+    for (const auto& c : report.containers) healthy += c.ok() ? 1 : 0;
+    std::size_t host_failed = 0;
+    for (const auto& r : report.host) host_failed += r.ok ? 0 : 1;
+    std::vector<out::Line> lines;
+    lines.push_back({report.ok() ? out::Kind::ok : out::Kind::fail,
+                     fmt::format("{} of {} containers healthy{}", healthy, report.containers.size(),
+                                 host_failed ? fmt::format("; {} host check{} failed", host_failed,
+                                                           host_failed == 1 ? "" : "s")
+                                             : std::string())});
+    return lines;
 }
 
 }  // namespace aplspawn::health

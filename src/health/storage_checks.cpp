@@ -23,12 +23,15 @@ namespace fs = std::filesystem;
 
 CheckResult directories_check(const config::Config& c) {
     CheckResult r{"", "directories", "Checking if working directories exist", true, ""};
-    const std::pair<const char*, const fs::path*> dirs[] = {
+    std::vector<std::pair<std::string, const fs::path*>> dirs = {
         {"path.workingDirectory", &c.paths.working_dir}, {"path.localStore", &c.paths.local_store},
         {"path.imageLowerLayer", &c.paths.lower},        {"path.imageUpperPath", &c.paths.upper},
         {"path.imageWorkPath", &c.paths.work},           {"path.stateDirectory", &c.paths.state},
-        {"cntCommon.homePath", &c.common.home_path},
     };
+    for (const auto& g : c.groups)
+        if (std::none_of(dirs.begin(), dirs.end(),
+                         [&](const auto& d) { return *d.second == g->common.home_path; }))
+            dirs.push_back({g->origin("homePath"), &g->common.home_path});
     std::vector<std::string> missing;
     for (const auto& [key, path] : dirs) {
         struct stat st;
@@ -56,9 +59,9 @@ struct Expected {
 };
 
 // The version spawn attached, from state/lower/IMAGE.json.
-std::optional<Expected> recorded(const config::Config& c) {
+std::optional<Expected> recorded(const config::Config& c, const config::Image& im) {
     fleet::StateDir state(c);
-    auto text = sys::read_file_if_exists(fleet::lower_record_path(c, state));
+    auto text = sys::read_file_if_exists(fleet::lower_record_path(state, im.name));
     if (!text) return std::nullopt;
     try {
         auto j = nlohmann::json::parse(*text);
@@ -70,8 +73,8 @@ std::optional<Expected> recorded(const config::Config& c) {
     }
 }
 
-std::optional<Expected> current(const config::Config& c) {
-    auto f = fleet::current_image(c);
+std::optional<Expected> current(const config::Config& c, const config::Image& im) {
+    auto f = fleet::current_image(c, im);
     if (!f) return std::nullopt;
     auto p = image::find_root_partition(f->path);
     return Expected{fmt::format("the store's image {}", f->path.string()), f->dev, f->ino, p.offset,
@@ -91,25 +94,27 @@ std::vector<std::string> bound_loop_devices() {
     return out;
 }
 
-}  // namespace
-
-Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>& mounts) {
-    Report report;
-    report.push_back(directories_check(c));
-
-    const fs::path lower = fleet::lower_dir(c);
+// The two checks of one image: its loop device, and the device mounted at its lower directory.
+// `named`: the fleet has several images, so the titles say which.
+void image_checks(const config::Config& c, const config::Image& im, bool named,
+                  const std::vector<sys::MountInfo>& mounts, Report& report) {
+    const fs::path lower = fleet::lower_dir(c, im.name);
     auto mount = sys::find_mount(mounts, lower);
 
-    CheckResult loop{"", "image.loop", "Checking if image is mounted correctly to loop device", false, ""};
+    CheckResult loop{"", "image.loop",
+                     named ? fmt::format("Checking if image {} is mounted correctly to loop device",
+                                         im.name)
+                           : std::string("Checking if image is mounted correctly to loop device"),
+                     false, ""};
     std::string device;  // the image's loop device, once found
     try {
         std::vector<Expected> wanted;
-        if (auto cur = current(c)) wanted.push_back(*cur);
-        if (auto rec = recorded(c)) wanted.push_back(*rec);
+        if (auto cur = current(c, im)) wanted.push_back(*cur);
+        if (auto rec = recorded(c, im)) wanted.push_back(*rec);
         if (wanted.empty())
             throw Error(fmt::format("no image: {} is not in the local store (aplspawn getimage) "
                                     "and no attached version is recorded",
-                                    fleet::image_path(c).string()));
+                                    fleet::image_path(c, im).string()));
         // The device mounted at the lower directory first, then every bound loop device.
         std::vector<std::string> candidates;
         if (mount && mount->source.starts_with("/dev/loop")) candidates.push_back(mount->source);
@@ -150,7 +155,7 @@ Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>
                               ? near_miss
                               : fmt::format("{} is not bound to any loop device (aplspawn spawn "
                                             "attaches it)",
-                                            c.image.file_name);
+                                            im.file_name);
     } catch (const Error& e) {
         loop.detail = e.message();
     }
@@ -177,6 +182,15 @@ Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>
         low.detail = fmt::format("{} {}, read-only", mount->fstype, device);
     }
     report.push_back(low);
+}
+
+}  // namespace
+
+Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>& mounts,
+                      const std::vector<const config::Image*>& images) {
+    Report report;
+    report.push_back(directories_check(c));
+    for (const auto* im : images) image_checks(c, *im, images.size() > 1, mounts, report);
     return report;
 }
 

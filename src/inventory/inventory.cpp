@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <map>
+
 namespace aplspawn::inventory {
 namespace {
 
@@ -58,6 +60,20 @@ std::vector<std::pair<std::string, std::string>> Host::vars() const {
     return v;
 }
 
+nlohmann::ordered_json Host::all_vars() const {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : vars()) j[k] = v;
+    for (const auto& [k, v] : facts) j[k] = v;
+    return j;
+}
+
+std::vector<const Host*> Inventory::hosts_of(std::string_view g) const {
+    std::vector<const Host*> out;
+    for (const auto& h : hosts)
+        if (h.group == g) out.push_back(&h);
+    return out;
+}
+
 const Host* Inventory::find(std::string_view name) const {
     for (const auto& h : hosts)
         if (h.name == name) return &h;
@@ -80,20 +96,24 @@ std::string ssh_common_args(const fs::path& known_hosts) {
 
 Inventory from_config(const config::Config& c) {
     Inventory inv;
-    const std::string key = fs::absolute(c.common.ssh_private_key).lexically_normal().string();
     const std::string common_args =
         ssh_common_args(fs::absolute(fleet::StateDir(c).known_hosts()).lexically_normal());
-    // The image's own root, for containers whose overlay is not mounted.
-    const std::string image_python = python_in_root(c.paths.lower / c.image.name);
+    if (c.has_groups())
+        for (const auto& g : c.groups) inv.children.push_back({g->name, g->ansible_vars});
+    // Each image's own root, for containers whose overlay is not mounted.
+    std::map<std::string, std::string> image_python;
+    for (const auto* im : c.images()) image_python[im->name] = python_in_root(c.paths.lower / im->name);
     for (const auto& ct : c.fleet) {
         Host h;
         h.name = ct.name;
+        h.group = ct.group->name;
         h.address = ct.ip.str();
-        h.user = c.vars.user_name;
-        h.private_key = key;
+        h.user = ct.vars().user_name;
+        h.private_key = fs::absolute(ct.common().ssh_private_key).lexically_normal().string();
         h.ssh_common_args = common_args;
-        h.python_interpreter = python_in_root(c.common.home_path / ct.name);
-        if (h.python_interpreter.empty()) h.python_interpreter = image_python;
+        h.python_interpreter = python_in_root(ct.common().home_path / ct.name);
+        if (h.python_interpreter.empty()) h.python_interpreter = image_python[ct.image().name];
+        h.facts = {{"aplspawn_group", ct.group->name}, {"aplspawn_image", ct.image().name}};
         inv.hosts.push_back(std::move(h));
     }
     return inv;

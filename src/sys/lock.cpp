@@ -5,6 +5,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -31,6 +33,30 @@ DirLock DirLock::acquire(const std::filesystem::path& dir, std::string_view oper
         (void)ignored;
     }
     return DirLock(std::move(fd));
+}
+
+std::optional<std::string> DirLock::holder(const std::filesystem::path& dir) {
+    auto path = dir / "lock";
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) return std::nullopt;
+    auto locks = read_file_if_exists("/proc/locks");
+    if (!locks) return std::nullopt;
+    // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF": type, pid, MAJOR:MINOR:INODE
+    const std::string id = fmt::format(":{}", static_cast<unsigned long long>(st.st_ino));
+    const std::string dev = fmt::format("{:02x}:{:02x}{}", major(st.st_dev), minor(st.st_dev), id);
+    std::string_view text(*locks);
+    bool held = false;
+    while (!text.empty() && !held) {
+        auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+        held = line.find(" FLOCK ") != std::string_view::npos &&
+               (line.find(" " + dev + " ") != std::string_view::npos);
+    }
+    if (!held) return std::nullopt;
+    std::string who = read_file_if_exists(path).value_or("another process");
+    while (!who.empty() && who.back() == '\n') who.pop_back();
+    return who;
 }
 
 }  // namespace aplspawn::sys

@@ -52,10 +52,10 @@ TEST_CASE("cleanup plan: only the fleet's entries, refused while mounted", "[fle
     for (auto name : {"aplspawn10", "aplspawn11"}) {
         write_file(c.paths.upper / name / "etc/hostname", name);
         fs::create_directories(c.paths.work / name / "work");
-        fs::create_directories(c.common.home_path / name);
+        fs::create_directories(common_of(c).home_path / name);
     }
     // Not ours: another machine in homePath, and something beside the fleet in upper.
-    write_file(c.common.home_path / "othermachine/etc/os-release", "ID=debian\n");
+    write_file(common_of(c).home_path / "othermachine/etc/os-release", "ID=debian\n");
     write_file(c.paths.upper / "notes.txt", "mine\n");
     write_file(state.containers_dir() / "aplspawn12.json", R"({"name": "aplspawn12"})");
     write_file(c.paths.upper / "aplspawn12/data", "from a bigger fleet");
@@ -65,30 +65,30 @@ TEST_CASE("cleanup plan: only the fleet's entries, refused while mounted", "[fle
 
     auto view = fleet::observe(c, state);
     REQUIRE(view.containers.size() == 3);  // the recorded aplspawn12 too
-    fs::create_directories(fleet::lower_dir(c));
-    sys::mount("tmpfs", c.common.home_path / "aplspawn10", "tmpfs", 0, "");
-    CHECK_THROWS_WITH(fleet::check_cleanup_allowed(fleet::observe(c, state), fleet::inspect_lower(c)),
+    fs::create_directories(fleet::lower_dir(c, image_of(c).name));
+    sys::mount("tmpfs", common_of(c).home_path / "aplspawn10", "tmpfs", 0, "");
+    CHECK_THROWS_WITH(fleet::check_cleanup_allowed(fleet::observe(c, state), {fleet::inspect_lower(c, image_of(c).name)}),
                       Catch::Contains("aplspawn10") && Catch::Contains("aplspawn stop"));
-    sys::unmount(c.common.home_path / "aplspawn10");
-    CHECK_NOTHROW(fleet::check_cleanup_allowed(fleet::observe(c, state), fleet::inspect_lower(c)));
+    sys::unmount(common_of(c).home_path / "aplspawn10");
+    CHECK_NOTHROW(fleet::check_cleanup_allowed(fleet::observe(c, state), {fleet::inspect_lower(c, image_of(c).name)}));
 
-    auto plan = fleet::plan_cleanup(c, state, fleet::observe(c, state), false);
+    auto plan = fleet::plan_cleanup(c, state, fleet::observe(c, state), true, false);
     for (const auto& g : plan.groups) fleet::apply_cleanup(g);
     for (auto name : {"aplspawn10", "aplspawn11", "aplspawn12"}) {
         CHECK_FALSE(fs::exists(c.paths.upper / name));
         CHECK_FALSE(fs::exists(c.paths.work / name));
-        CHECK_FALSE(fs::exists(c.common.home_path / name));
+        CHECK_FALSE(fs::exists(common_of(c).home_path / name));
     }
-    CHECK(fs::exists(c.common.home_path / "othermachine/etc/os-release"));
+    CHECK(fs::exists(common_of(c).home_path / "othermachine/etc/os-release"));
     CHECK(fs::exists(c.paths.upper / "notes.txt"));
     CHECK_FALSE(fs::exists(state.containers_dir()));
     CHECK_FALSE(fs::exists(state.known_hosts()));
-    CHECK_FALSE(fs::exists(fleet::lower_dir(c)));
+    CHECK_FALSE(fs::exists(fleet::lower_dir(c, image_of(c).name)));
     CHECK(fs::exists(state.net_state()));  // netup's, not ours to remove
     CHECK(fs::exists(c.paths.local_store / "debian-bookworm-latest.img"));  // no --images
 
     // A second plan has nothing left; --images takes the store (it lies under workingDirectory).
-    auto again = fleet::plan_cleanup(c, state, fleet::observe(c, state), true);
+    auto again = fleet::plan_cleanup(c, state, fleet::observe(c, state), true, true);
     std::size_t left = 0;
     for (const auto& g : again.groups)
         if (g.dir != c.paths.local_store) left += g.names.size();

@@ -32,10 +32,10 @@ struct Fleet {
         make_bridge();
         install_image(c, make_test_image(t / "img"));
         fleet::check_upper_filesystem(c, true);
-        lower = fleet::ensure_lower(c, state, false).mount_point;
+        lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
     }
     fleet::LaunchSpec spec(std::size_t i) {
-        auto d = fleet::container_dirs(c, c.fleet.at(i).name);
+        auto d = fleet::container_dirs(c, c.fleet.at(i));
         fleet::ensure_overlay(lower, d);
         return fleet::launch_spec(c, c.fleet.at(i), d, state);
     }
@@ -69,7 +69,7 @@ TEST_CASE("detached launcher: start, leader, static IP, stop (graceful, then kil
     CHECK(all[0].machine == ct.name);
     CHECK(all[0].process.pid == rec.nspawn_pid);
 
-    CHECK(net::configure_container_address(*leader, "host0", ct.ip, f.c.vars.prefix, f.c.vars.gateway) ==
+    CHECK(net::configure_container_address(*leader, "host0", ct.ip, vars_of(f.c).prefix, vars_of(f.c).gateway) ==
           Change::changed);
     CHECK(eventually([&] { return pings(ct.ip.str()); }));
 
@@ -110,11 +110,11 @@ TEST_CASE("a container an interrupted run started but never recorded is found an
     CHECK(v.busy());
     CHECK(view.busy_names() == std::vector<std::string>{"aplspawn11"});
 
-    auto plan = fleet::settle(f.c, f.state, v, true);
+    auto plan = fleet::settle(f.state, v, true);
     CHECK(fleet::is_running(rec));  // dry run: nothing done
     CHECK_FALSE(plan.lines.empty());
 
-    auto o = fleet::settle(f.c, f.state, v, false);
+    auto o = fleet::settle(f.state, v, false);
     CHECK(o.ok);
     CHECK_FALSE(fleet::is_running(rec));
     auto after = fleet::observe(f.c, f.state);
@@ -130,7 +130,7 @@ TEST_CASE("stop_container: stops, unmounts, drops the record, twice is already s
     REQUIRE(eventually([&] { return launcher->leader(rec).has_value(); }));
 
     auto view = fleet::observe(f.c, f.state);
-    auto o = fleet::stop_container(f.c, f.state, view.containers[0], 1s);
+    auto o = fleet::stop_container(f.state, view.containers[0], 1s);
     CHECK(o.ok);
     REQUIRE(o.lines.size() == 2);
     CHECK_THAT(o.lines[0].text, Catch::Contains("Stopping container aplspawn10"));
@@ -138,7 +138,7 @@ TEST_CASE("stop_container: stops, unmounts, drops the record, twice is already s
     CHECK_FALSE(f.state.load("aplspawn10"));
     CHECK(fs::exists(f.state.log_path("aplspawn10")));
 
-    auto again = fleet::stop_container(f.c, f.state, fleet::observe(f.c, f.state).containers[0], 1s);
+    auto again = fleet::stop_container(f.state, fleet::observe(f.c, f.state).containers[0], 1s);
     REQUIRE(again.lines.size() == 1);
     CHECK_THAT(again.lines[0].text, Catch::EndsWith("(already so)"));
 }

@@ -13,8 +13,8 @@ TEST_CASE("overlay: mounted once, writes land in the upper directory, unmounted"
     fleet::StateDir state(c);
     install_image(c, make_test_image(t / "img"));
     fleet::check_upper_filesystem(c, true);
-    auto lower = fleet::ensure_lower(c, state, false).mount_point;
-    auto d = fleet::container_dirs(c, "aplspawn10");
+    auto lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
+    auto d = fleet::container_dirs(c, *c.find("aplspawn10"));
 
     CHECK(fleet::ensure_overlay(lower, d) == Change::changed);
     CHECK(fleet::ensure_overlay(lower, d) == Change::unchanged);

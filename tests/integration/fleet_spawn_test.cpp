@@ -41,7 +41,10 @@ struct Env {
         return r;
     }
     sys::RunResult ssh(const std::string& ip, std::vector<std::string> cmd) {
-        return fleet::ssh_run(fleet::ssh_target(c, ip), cmd, 20s);
+        for (const auto& ct : c.fleet)
+            if (ct.ip.str() == ip) return fleet::ssh_run(fleet::ssh_target(c, ct), cmd, 20s);
+        FAIL("no container with address " << ip);
+        return {};
     }
 };
 
@@ -51,7 +54,7 @@ void check_nothing_left(const Env& e) {
     CHECK(fleet::list_nspawn_processes().empty());
     auto view = fleet::observe(e.c, e.state);
     CHECK_FALSE(view.any_busy());
-    CHECK_FALSE(fleet::inspect_lower(e.c).mounted);
+    CHECK_FALSE(fleet::inspect_lower(e.c, image_of(e.c).name).mounted);
     for (const auto& m : sys::read_mountinfo()) CHECK(m.fstype != "overlay");
 }
 
@@ -78,7 +81,7 @@ TEST_CASE("spawn boots a fleet that answers SSH, spawn twice, stop keeps data, s
     position(up.err, "Checking container aplspawn11, ip 10.77.0.11/24");
     position(up.err, "Checking ssh connection to 10.77.0.12");
     position(up.err, "as lower overlayFS layer");
-    CHECK(fs::exists(e.c.common.ssh_private_key));  // the fleet key was generated
+    CHECK(fs::exists(common_of(e.c).ssh_private_key));  // the fleet key was generated
 
     for (const auto& ct : e.c.fleet) {
         auto ip = ct.ip.str();
@@ -112,7 +115,7 @@ TEST_CASE("spawn boots a fleet that answers SSH, spawn twice, stop keeps data, s
                                           " was started (already so)"));
     CHECK(e.state.load("aplspawn10")->nspawn_pid == rec->nspawn_pid);
 
-    auto loop = fleet::inspect_lower(e.c).loop->device;
+    auto loop = fleet::inspect_lower(e.c, image_of(e.c).name).loop->device;
     auto down = e.run({"stop"});
     CHECK(down.exit_code == 0);
     CHECK_THAT(down.err, Catch::Contains("Stopping container aplspawn12") &&
@@ -145,9 +148,9 @@ TEST_CASE("spawn boots a fleet that answers SSH, spawn twice, stop keeps data, s
     CHECK(clean.exit_code == 0);
     CHECK_THAT(clean.err, Catch::Contains("Removing content of working directories"));
     CHECK_FALSE(fs::exists(e.c.paths.upper / "aplspawn10"));
-    CHECK_FALSE(fs::exists(e.c.common.home_path / "aplspawn11"));
+    CHECK_FALSE(fs::exists(common_of(e.c).home_path / "aplspawn11"));
     CHECK_FALSE(fs::exists(e.state.known_hosts()));
-    CHECK(fs::exists(e.c.paths.local_store / e.c.image.file_name));
+    CHECK(fs::exists(e.c.paths.local_store / image_of(e.c).file_name));
     CHECK_THAT(e.run({"cleanup"}).err, Catch::Contains("Removing content of working directories (already so)"));
 }
 
@@ -156,8 +159,8 @@ TEST_CASE("cleanup refuses while the fleet runs, --dry-run changes nothing", "[f
     auto plan = e.run({"spawn", "--dry-run"});
     CHECK(plan.exit_code == 0);
     CHECK_THAT(plan.err, Catch::Contains("[ PLAN ]") && Catch::Contains("aplspawn10"));
-    CHECK_FALSE(fs::exists(e.c.common.ssh_private_key));
-    CHECK_FALSE(fleet::inspect_lower(e.c).mounted);
+    CHECK_FALSE(fs::exists(common_of(e.c).ssh_private_key));
+    CHECK_FALSE(fleet::inspect_lower(e.c, image_of(e.c).name).mounted);
     CHECK(fleet::list_nspawn_processes().empty());
 
     REQUIRE(e.run({"spawn"}).exit_code == 0);

@@ -80,10 +80,16 @@ inline config::Config write_config(const TempDir& dir, int amount = 2, std::stri
     return config::load(dir / "aplspawn.yaml");
 }
 
+// The settings of a config without groups (its one implicit group).
+inline const config::Group& group_of(const config::Config& c) { return *c.groups.front(); }
+inline const config::Image& image_of(const config::Config& c) { return group_of(c).image; }
+inline const config::Common& common_of(const config::Config& c) { return group_of(c).common; }
+inline const config::ContainerVariables& vars_of(const config::Config& c) { return group_of(c).vars; }
+
 // Puts an image where the config's store expects it (a symlink, as the store may do).
 inline void install_image(const config::Config& c, const fs::path& image) {
     fs::create_directories(c.paths.local_store);
-    fs::path dst = c.paths.local_store / c.image.file_name;
+    fs::path dst = c.paths.local_store / image_of(c).file_name;
     std::error_code ec;
     fs::remove(dst, ec);
     fs::create_symlink(image, dst);

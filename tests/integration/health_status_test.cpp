@@ -40,10 +40,10 @@ struct ScriptFleet {
         REQUIRE(run({"netup"}).exit_code == 0);  // bridge, forwarding, NAT: the network checks pass
         install_image(c, make_test_image(t / "img"));
         fleet::check_upper_filesystem(c, true);
-        fs::path lower = fleet::ensure_lower(c, state, false).mount_point;
+        fs::path lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
         auto launcher = fleet::make_detached_launcher();
         for (const auto& ct : c.fleet) {
-            auto dirs = fleet::container_dirs(c, ct.name);
+            auto dirs = fleet::container_dirs(c, *c.find(ct.name));
             fleet::ensure_overlay(lower, dirs);
             auto rec = launcher->start(fleet::launch_spec(c, ct, dirs, state));
             std::optional<fleet::ProcessRef> leader;
@@ -52,7 +52,7 @@ struct ScriptFleet {
             rec.leader_start_time = leader->start_time;
             REQUIRE(eventually([&] {
                 try {
-                    net::configure_container_address(leader->pid, "host0", ct.ip, c.vars.prefix, c.vars.gateway);
+                    net::configure_container_address(leader->pid, "host0", ct.ip, vars_of(c).prefix, vars_of(c).gateway);
                     return true;
                 } catch (const Error&) {
                     return false;  // host0 not there yet
@@ -117,9 +117,9 @@ TEST_CASE("status on a running fleet: the original's lines in its order, --json,
         "‣ [ OK ] Checking if traffic forwarding is enabled /proc/sys/net/ipv4/ip_forward",
         "‣ [ OK ] Checking NAT table aplspawn_APLTEST",
         "‣ [ OK ] Checking if working directories exist",
-        "‣ [ OK ] Checking if image is mounted correctly to loop device " + fleet::inspect_lower(f.c).source,
-        "‣ [ OK ] Checking if loop " + fleet::inspect_lower(f.c).source + " (image root) is mounted to lower " +
-            fleet::lower_dir(f.c).string(),
+        "‣ [ OK ] Checking if image is mounted correctly to loop device " + fleet::inspect_lower(f.c, image_of(f.c).name).source,
+        "‣ [ OK ] Checking if loop " + fleet::inspect_lower(f.c, image_of(f.c).name).source + " (image root) is mounted to lower " +
+            fleet::lower_dir(f.c, image_of(f.c).name).string(),
     };
     for (const auto& ct : f.c.fleet) {
         std::string ip = ct.ip.str();
@@ -175,7 +175,7 @@ TEST_CASE("status: a killed leader fails that container's machine check, pids sa
 
 TEST_CASE("status: an unmounted overlay fails exactly the overlay check", "[health][status]") {
     ScriptFleet f(2);
-    auto merged = fleet::container_dirs(f.c, "aplspawn10").merged;
+    auto merged = fleet::container_dirs(f.c, *f.c.find("aplspawn10")).merged;
     sys::run_checked({"umount", "-l", merged.string()});  // the running container keeps its root
     auto [code, failed] = f.status();
     CHECK(code == 1);
@@ -208,16 +208,16 @@ TEST_CASE("status: a bridge taken down fails bridge.up, containers are not pinge
 TEST_CASE("status: a lower layer unmounted under the fleet fails exactly image.lower",
           "[health][status]") {
     ScriptFleet f(1);
-    auto loop = fleet::inspect_lower(f.c).source;
+    auto loop = fleet::inspect_lower(f.c, image_of(f.c).name).source;
     // Lazily: the overlays keep the filesystem (and so the loop device) alive.
-    sys::run_checked({"umount", "-l", fleet::lower_dir(f.c).string()});
+    sys::run_checked({"umount", "-l", fleet::lower_dir(f.c, image_of(f.c).name).string()});
     auto [code, failed] = f.status();
     CHECK(code == 1);
     CHECK(failed == f.no_ssh() + Failed{{"", "image.lower"}});
     auto err = f.run({"status"}).err;
     CHECK_THAT(err, Catch::Contains("‣ [ OK ] Checking if image is mounted correctly to loop device " + loop));
     CHECK_THAT(err, Catch::Contains("‣ [ FAIL ] Checking if loop " + loop + " (image root) is mounted to lower " +
-                                    fleet::lower_dir(f.c).string() + ": nothing is mounted at"));
+                                    fleet::lower_dir(f.c, image_of(f.c).name).string() + ": nothing is mounted at"));
 }
 
 TEST_CASE("status and pids with nothing started: every container fails, fast", "[health][status]") {

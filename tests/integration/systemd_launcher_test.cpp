@@ -49,8 +49,8 @@ struct OneContainer {
         make_bridge();
         install_image(c, image);
         fleet::check_upper_filesystem(c, true);
-        auto lower = fleet::ensure_lower(c, state, false).mount_point;
-        auto dirs = fleet::container_dirs(c, ct.name);
+        auto lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
+        auto dirs = fleet::container_dirs(c, *c.find(ct.name));
         fleet::ensure_overlay(lower, dirs);
         spec = fleet::launch_spec(c, ct, dirs, state);
     }

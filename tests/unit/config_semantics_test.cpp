@@ -20,22 +20,22 @@ TEST_CASE("the original config means what it meant", "[config]") {
     CHECK(c.bridge.subnet.str() == "10.10.12.0/26");
     CHECK(c.nat.chain_name == "NSPAWN");
     CHECK(c.nat.table == "aplspawn_NSPAWN");
-    CHECK(c.image.url == "https://spgrind.me/mkosimages/debian-stretch-latest.img");
-    CHECK(c.image.file_name == "debian-stretch-latest.img");
-    CHECK(c.image.name == "debian-stretch-latest");
-    REQUIRE(c.image.ignored_loop_device);
+    CHECK(c.groups.front()->image.url == "https://spgrind.me/mkosimages/debian-stretch-latest.img");
+    CHECK(c.groups.front()->image.file_name == "debian-stretch-latest.img");
+    CHECK(c.groups.front()->image.name == "debian-stretch-latest");
+    REQUIRE(c.groups.front()->image.ignored_loop_device);
     REQUIRE(c.notes.size() == 1);
     CHECK_THAT(c.notes[0], Catch::Contains("image.loopDevice '/dev/loop6' is ignored"));
-    CHECK(c.vars.user_name == "test");
-    CHECK(c.vars.user_group == "testg");
-    CHECK(c.vars.dns->str() == "8.8.8.8");
-    CHECK(c.common.bind_host_resolve);
-    CHECK(c.common.mode() == config::StartMode::script);
-    CHECK(c.common.home_path == "/var/lib/machines");
+    CHECK(c.groups.front()->vars.user_name == "test");
+    CHECK(c.groups.front()->vars.user_group == "testg");
+    CHECK(c.groups.front()->vars.dns->str() == "8.8.8.8");
+    CHECK(c.groups.front()->common.bind_host_resolve);
+    CHECK(c.groups.front()->common.mode() == config::StartMode::script);
+    CHECK(c.groups.front()->common.home_path == "/var/lib/machines");
     // relative paths resolve against the config file's directory
-    CHECK(c.vars.ssh_public_key == kData / "good" / "id_rsa.pub");
-    CHECK(c.common.bind_host == kData / "good" / "starter");
-    CHECK(c.common.inventory_file == kData / "good" / "inventory.txt");
+    CHECK(c.groups.front()->vars.ssh_public_key == kData / "good" / "id_rsa.pub");
+    CHECK(c.groups.front()->common.bind_host == kData / "good" / "starter");
+    CHECK(c.inventory_file == kData / "good" / "inventory.txt");
     // ipRange [10, 40), the first 10: aplspawn10 .. aplspawn19
     REQUIRE(c.fleet.size() == 10);
     CHECK(c.fleet.front().name == "aplspawn10");
@@ -56,19 +56,19 @@ TEST_CASE("defaults fill what the minimal config leaves out", "[config]") {
     CHECK(c.paths.work == fs::path(home) / "fleet" / "work");
     CHECK(c.paths.state == fs::path(home) / "fleet" / "state");
     CHECK(c.nat.chain_name == "NSPAWN");
-    CHECK(c.vars.user_group == "ci");
-    CHECK(c.vars.gateway == c.bridge.address);
-    CHECK(c.vars.prefix == 24);
-    CHECK_FALSE(c.vars.dns);
-    CHECK(c.common.name_template == "aplspawn");
-    CHECK(c.common.mode() == config::StartMode::boot);
-    CHECK(c.common.ready_timeout_sec == 120);
-    CHECK(c.common.home_path == "/var/lib/machines");
-    CHECK(c.common.inventory_file.empty());
-    CHECK(c.common.host_key_types == std::vector<std::string>{"ed25519", "ecdsa"});  // rsa: opt-in
+    CHECK(c.groups.front()->vars.user_group == "ci");
+    CHECK(c.groups.front()->vars.gateway == c.bridge.address);
+    CHECK(c.groups.front()->vars.prefix == 24);
+    CHECK_FALSE(c.groups.front()->vars.dns);
+    CHECK(c.groups.front()->common.name_template == "aplspawn");
+    CHECK(c.groups.front()->common.mode() == config::StartMode::boot);
+    CHECK(c.groups.front()->common.ready_timeout_sec == 120);
+    CHECK(c.groups.front()->common.home_path == "/var/lib/machines");
+    CHECK(c.inventory_file.empty());
+    CHECK(c.groups.front()->common.host_key_types == std::vector<std::string>{"ed25519", "ecdsa"});  // rsa: opt-in
     // a compressed URL is stored decompressed under its name without the suffix
-    CHECK(c.image.file_name == "os.raw");
-    CHECK(c.image.name == "os");
+    CHECK(c.groups.front()->image.file_name == "os.raw");
+    CHECK(c.groups.front()->image.name == "os");
     CHECK(c.notes.empty());
     REQUIRE(c.fleet.size() == 3);
     CHECK(c.fleet[2].name == "aplspawn102");
@@ -76,7 +76,7 @@ TEST_CASE("defaults fill what the minimal config leaves out", "[config]") {
 
 TEST_CASE("cntCommon.hostKeyTypes names the host keys and their order", "[config]") {
     auto c = config::load(kData / "good" / "host-key-types.yaml");
-    CHECK(c.common.host_key_types == std::vector<std::string>{"rsa", "ed25519", "ecdsa"});
+    CHECK(c.groups.front()->common.host_key_types == std::vector<std::string>{"rsa", "ed25519", "ecdsa"});
 }
 
 TEST_CASE("a repo given as a directory becomes a file:// URL", "[config]") {
@@ -88,7 +88,7 @@ cntVariables: {userName: u, sshPublicKeyPath: /k.pub}
 cntCommon: {amount: 1, sshPrivateKeyPath: /k, ipRange: [10.0.0.2, 10.0.0.3]}
 )",
                            "/etc/aplspawn/x.yaml");
-    CHECK(c.image.url == "file:///etc/repo/debian-bookworm-latest.img");
+    CHECK(c.groups.front()->image.url == "file:///etc/repo/debian-bookworm-latest.img");
 }
 
 TEST_CASE("resolve_path expands ~ and resolves against the base", "[config]") {
@@ -123,7 +123,7 @@ TEST_CASE("the shipped config/aplspawn.yaml is valid: three containers", "[confi
     REQUIRE(c.fleet.size() == 3);
     CHECK(c.fleet[0].name == "aplspawn10");
     CHECK(c.fleet[2].name == "aplspawn12");
-    CHECK(c.common.mode() == config::StartMode::boot);
-    CHECK(c.image.url == "file:///var/cache/aplspawn/repo/debian-bookworm-latest.img");
+    CHECK(c.groups.front()->common.mode() == config::StartMode::boot);
+    CHECK(c.groups.front()->image.url == "file:///var/cache/aplspawn/repo/debian-bookworm-latest.img");
     CHECK(c.notes.empty());
 }

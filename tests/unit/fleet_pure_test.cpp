@@ -239,9 +239,10 @@ TEST_CASE("launch and provision specs follow the config", "[fleet]") {
 
 TEST_CASE("script mode's variables file: the original's KEY=\"value\" lines, no passwords", "[fleet]") {
     auto c = test_config("");
-    c.vars.user_password = "s3cret";
-    c.vars.root_password = "r00t";
-    std::string text = fleet::variables_file_text(c, "ssh-ed25519 AAAAC3Nz aplspawn-fleet");
+    config::Group g = *c.groups.front();
+    g.vars.user_password = "s3cret";
+    g.vars.root_password = "r00t";
+    std::string text = fleet::variables_file_text(g, "ssh-ed25519 AAAAC3Nz aplspawn-fleet");
     CHECK_THAT(text, Catch::Contains("userName=\"test\"\n"));
     CHECK_THAT(text, Catch::Contains("userGroup=\"test\"\n"));
     CHECK_THAT(text, Catch::Contains("netPrefix=\"24\"\n"));

@@ -75,7 +75,7 @@ TEST_CASE("status --json: one object per check, host checks with container null"
     auto j = health::to_json(r);
     REQUIRE(j.is_array());
     REQUIRE(j.size() == 4);
-    CHECK(j[0].dump() == R"({"container":null,"check":"bridge.exists","ok":true,"title":"Checking if bridge b0 exists","detail":"bridge b0, index 4"})");
+    CHECK(j[0].dump() == R"({"container":null,"group":null,"check":"bridge.exists","ok":true,"title":"Checking if bridge b0 exists","detail":"bridge b0, index 4"})");
     CHECK(j[3]["container"] == "web10");
     CHECK(j[3]["check"] == "ping");
     CHECK(j[3]["ok"] == false);

@@ -14,13 +14,16 @@
 
 namespace aplspawn::fleet {
 
-// authorized_key: the fleet's public key line (read_public_key).
+// Every container of the fleet (all groups) by name, for each container's /etc/hosts.
+std::vector<HostEntry> fleet_hosts(const config::Config& c);
+
+// authorized_key: the public key line of the container's group (read_public_key).
 ProvisionSpec provision_spec(const config::Config& c, const config::Container& ct,
                              const std::string& authorized_key);
 
 // Boot mode: systemd-nspawn --boot. Script mode (cntCommon.startupScript set): the script as
 // PID 1, bindHost bound read-only at bindContainer, and the original's --setenv variables
-// ipaddress=IP and cName=NAME.
+// ipaddress=IP and cName=NAME. Either mode: the group's binds.
 LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
                        const ContainerDirs& dirs, const StateDir& state);
 
@@ -28,7 +31,7 @@ LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
 // KEY="value" line per cntVariables key, sshPublicKeyPath holding the key itself ("TYPE BASE64",
 // as the original's startup.sh expects). userPassword and rootPassword are not written:
 // provisioning sets them, hashed.
-std::string variables_file_text(const config::Config& c, std::string_view public_key);
+std::string variables_file_text(const config::Group& g, std::string_view public_key);
 
 // A value for KEY="value" in a file sourced by sh: ", \, $ and ` escaped; newlines refused.
 std::string sh_double_quoted(std::string_view value);

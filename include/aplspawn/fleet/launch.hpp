@@ -30,6 +30,7 @@ struct Bind {
 
 struct LaunchSpec {
     std::string name;  // machine name
+    std::string group; // recorded in the ContainerRecord
     fs::path root;     // the merged overlay directory
     std::string bridge;
     config::StartMode mode = config::StartMode::boot;

@@ -19,6 +19,7 @@ namespace aplspawn::fleet {
 struct ContainerView {
     std::string name;
     std::string ip;                 // the config's; the record's for one not in the config
+    std::string group;              // likewise
     const config::Container* config = nullptr;  // nullptr: only recorded
     std::optional<ContainerRecord> record;
     bool running = false;           // the record's systemd-nspawn is alive
@@ -27,6 +28,8 @@ struct ContainerView {
     bool merged_mounted = false;
 
     bool ready() const { return running && record && record->ready; }
+    // "boot" or "script": the config's start mode, else the record's (else boot).
+    std::string mode() const;
     // Anything of it still on the host: processes or a mount.
     bool busy() const { return running || !strays.empty() || merged_mounted; }
 };
@@ -34,8 +37,12 @@ struct ContainerView {
 struct FleetView {
     std::vector<ContainerView> containers;
     bool any_running() const;        // some recorded nspawn alive
+    // some recorded nspawn alive whose container runs on this image's lower layer
+    bool any_running_on(std::string_view image_name) const;
     bool any_busy() const;
     std::vector<std::string> busy_names() const;
+    // Containers only recorded (no longer in the config) whose processes still run.
+    std::vector<std::string> busy_leftovers() const;
 };
 
 FleetView observe(const config::Config& c, const StateDir& state);

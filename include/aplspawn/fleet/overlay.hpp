@@ -2,7 +2,8 @@
 // container's own upper directory, mounted at its merged directory.
 //   upper  = path.imageUpperPath/NAME   the container's data: kept by stop, removed by cleanup
 //   work   = path.imageWorkPath/NAME    overlayfs' scratch space (same filesystem as upper)
-//   merged = cntCommon.homePath/NAME    what systemd-nspawn runs on (/var/lib/machines/NAME)
+//   merged = cntCommon.homePath/NAME    what systemd-nspawn runs on (/var/lib/machines/NAME; the
+//                                        homePath of the container's group)
 #pragma once
 
 #include "aplspawn/config.hpp"
@@ -21,7 +22,10 @@ struct ContainerDirs {
     fs::path upper, work, merged;  // canonical where they exist
 };
 
-ContainerDirs container_dirs(const config::Config& c, const std::string& name);
+// merged = home_path/NAME (its group's cntCommon.homePath).
+ContainerDirs container_dirs(const config::Config& c, const std::string& name,
+                             const fs::path& home_path);
+ContainerDirs container_dirs(const config::Config& c, const config::Container& ct);
 
 // Refuses, before anything starts, an upper directory overlayfs cannot use: on overlayfs itself
 // (inside Docker), without d_type, without trusted.* xattrs, or with the work directory on another

@@ -21,6 +21,13 @@
 
 namespace aplspawn::fleet {
 
+// A name for /etc/hosts: every container of the fleet is listed in every container's hosts file.
+struct HostEntry {
+    std::string name;
+    Ipv4 ip;
+    friend bool operator==(const HostEntry&, const HostEntry&) = default;
+};
+
 struct ProvisionSpec {
     std::string hostname;  // the container name
     Ipv4 ip;
@@ -35,6 +42,8 @@ struct ProvisionSpec {
     config::BootProfile profile = config::BootProfile::full;
     // cntCommon.hostKeyTypes: the host keys generated, in this order (host_public_keys too).
     std::vector<std::string> host_key_types = config::default_host_key_types();
+    // The whole fleet (all groups), for the block of /etc/hosts aplspawn manages.
+    std::vector<HostEntry> fleet_hosts;
 };
 
 struct ProvisionResult {
@@ -54,6 +63,11 @@ struct ProvisionResult {
 // Provisions the container root `root` (the merged overlay directory). Throws Error with context
 // "provision NAME: ..." naming the file and what was wrong.
 ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec& spec);
+
+// Only /etc/hosts, in a running container's root when the fleet changed: its own names and the
+// block of the other containers. Unchanged when it already says that.
+Change update_hosts(const std::filesystem::path& root, const std::string& hostname, Ipv4 ip,
+                    const std::vector<HostEntry>& fleet);
 
 // The units BootProfile::lean masks in /etc/systemd/system (each only when the image has it).
 const std::vector<std::string>& lean_masked_units();

@@ -13,7 +13,6 @@ namespace aplspawn::fleet {
 // systemd-nspawn processes no record knows, a record whose process is gone, a merged directory
 // mounted with nothing running on it. Its data (the upper directory) stays. Unchanged (no lines)
 // when there was nothing. dry_run: PLAN lines only.
-Outcome settle(const config::Config& c, const StateDir& state, const ContainerView& view,
-               bool dry_run);
+Outcome settle(const StateDir& state, const ContainerView& view, bool dry_run);
 
 }  // namespace aplspawn::fleet

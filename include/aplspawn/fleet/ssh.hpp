@@ -23,9 +23,9 @@ struct SshTarget {
     fs::path known_hosts;
 };
 
-// The target of a container of the fleet: its IP, cntVariables.userName, the fleet key,
+// The target of a container of the fleet: its IP, its group's cntVariables.userName and key,
 // state/known_hosts.
-SshTarget ssh_target(const config::Config& c, const std::string& ip);
+SshTarget ssh_target(const config::Config& c, const config::Container& ct);
 
 // ssh's argv for a target and a remote command:
 //   ssh -F none -i KEY -o BatchMode=yes -o StrictHostKeyChecking=yes

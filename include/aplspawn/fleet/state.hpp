@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 struct ContainerRecord {
     std::string name;
     std::string ip;
+    std::string group;     // its group in the config it was started from
     std::string mode;      // "boot" | "script"
     std::string launcher;  // "detached" (no systemd on the host) | "systemd"
     std::string unit;      // systemd unit name when launcher == "systemd"

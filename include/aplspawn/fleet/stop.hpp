@@ -15,8 +15,7 @@ namespace aplspawn::fleet {
 
 // Stops one container (never throws: a failure is a FAIL line). "already so" when nothing of it
 // was running or mounted.
-Outcome stop_container(const config::Config& c, const StateDir& state, const ContainerView& view,
-                       std::chrono::seconds grace);
+Outcome stop_container(const StateDir& state, const ContainerView& view, std::chrono::seconds grace);
 
 // What stop_container would do, as PLAN lines.
 Outcome plan_stop(const ContainerView& view);

@@ -28,11 +28,14 @@ namespace aplspawn::health {
 
 struct ContainerReport {
     std::string name;
+    std::string group;
     std::string ip;
     int prefix = 0;
     Report checks;
     std::string header() const;  // "Checking container X, ip A/P"
     bool ok() const;
+    // The ids of the checks that failed, in order.
+    std::vector<std::string> failed() const;
 };
 
 struct ContainerCheckOptions {
@@ -58,7 +61,7 @@ struct LeaderFacts {
 };
 
 // What the leader check expects: "systemd" (boot mode: the image's init) or the startup script.
-std::string expected_leader(const config::Config& c);
+std::string expected_leader(const config::Container& ct);
 
 // nullopt when the leader is the expected program, else why not. Boot mode: systemd (comm
 // "systemd", or argv[0] one of the inits systemd-nspawn --boot runs). Script mode: the startup

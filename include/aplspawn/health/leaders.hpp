@@ -26,12 +26,14 @@ Leader find_leader(const std::string& name, const std::optional<fleet::Container
 
 struct ContainerLeader {
     std::string name;
+    std::string group;
     std::string ip;
     Leader leader;
 };
 
-// Every container of the config, in name order. A record that cannot be read counts as a
+// The given containers of the config, in their order. A record that cannot be read counts as a
 // problem of that container, not an error of the whole call.
-std::vector<ContainerLeader> leaders(const config::Config& c);
+std::vector<ContainerLeader> leaders(const config::Config& c,
+                                     const std::vector<const config::Container*>& containers);
 
 }  // namespace aplspawn::health

@@ -4,7 +4,8 @@
 // The fleet is healthy when every check passed.
 //
 // --json shape (docs/status.md): an array with one object per check, in the printed order:
-//   {"container": null | "NAME", "check": "ID", "ok": true | false, "title": "...", "detail": "..."}
+//   {"container": null | "NAME", "group": null | "GROUP", "check": "ID", "ok": true | false,
+//    "title": "...", "detail": "..."}
 #pragma once
 
 #include "aplspawn/config.hpp"
@@ -38,8 +39,10 @@ struct StatusObserver {
     std::function<void(const ContainerReport&)> container;
 };
 
-StatusReport run_status(const config::Config& c, const StatusOptions& options,
-                        const StatusObserver& observer = {});
+// `containers`: the ones to check (all of the config, or the targeted ones), in fleet order.
+StatusReport run_status(const config::Config& c,
+                        const std::vector<const config::Container*>& containers,
+                        const StatusOptions& options, const StatusObserver& observer = {});
 
 // Why containers cannot be reached over the bridge ("bridge nspawnd0 is down"), from the host
 // checks; "" when the bridge exists and is up.
@@ -52,5 +55,10 @@ std::vector<out::Line> lines(const ContainerReport& report);
 
 // The --json array.
 nlohmann::ordered_json to_json(const StatusReport& report);
+
+// --summary: one line per container, "‣ [ OK ] web10 (web, 10.10.12.10)" or
+// "‣ [ FAIL ] db30 (db, 10.10.12.30): ping, ssh failed: why", and the totals line.
+out::Line summary_line(const ContainerReport& report);
+std::vector<out::Line> summary_totals(const StatusReport& report);
 
 }  // namespace aplspawn::health

@@ -1,7 +1,8 @@
 // status, host part after the network checks: the fleet's directories and its image, as the
 // original checked them (ids for --json in brackets):
 //   [directories]  "Checking if working directories exist"
-//   [image.loop]   "Checking if image is mounted correctly to loop device /dev/loopN"
+//   [image.loop]   "Checking if image is mounted correctly to loop device /dev/loopN" (one
+//                  pair per image; with several, the title names it: "Checking if image NAME ...")
 //                  a read-only loop device bound to the image's root partition (offset and size)
 //                  of the store's current image or of the version spawn attached (state/lower/)
 //   [image.lower]  "Checking if loop /dev/loopN (image root) is mounted to lower DIR"
@@ -18,6 +19,8 @@
 namespace aplspawn::health {
 
 // Never throws: a check that cannot be made fails with the reason in its detail.
-Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>& mounts);
+// `images`: whose lower layers to check (the checked containers' images), each once.
+Report storage_checks(const config::Config& c, const std::vector<sys::MountInfo>& mounts,
+                      const std::vector<const config::Image*>& images);
 
 }  // namespace aplspawn::health

@@ -1,11 +1,15 @@
 // The fleet as Ansible sees it: one host per container of the config (inventory_hostname = the
-// container's name), in group "aplspawned" as in the original, with everything Ansible needs to
-// reach it over SSH with the fleet key and the fleet's own known_hosts (strict host key checking,
-// no trust on first use). Built from the config alone: no root and no running fleet needed.
+// container's name), with everything Ansible needs to reach it over SSH with its group's key and
+// the fleet's own known_hosts (strict host key checking, no trust on first use). Without groups
+// in the config, every host is in group "aplspawned" as in the original; with groups, each config
+// group is an Ansible group (with its vars) and a child of "aplspawned". Built from the config
+// alone: no root and no running fleet needed.
 #pragma once
 
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string>
@@ -25,16 +29,30 @@ struct Host {
     std::string private_key;         // ansible_ssh_private_key_file (absolute)
     std::string ssh_common_args;     // ansible_ssh_common_args (ssh-level quoting already applied)
     std::string python_interpreter;  // ansible_python_interpreter; "" = not known (omitted)
+    std::string group;               // its Ansible group (a config group, or "aplspawned")
+    // aplspawn's facts about the host (aplspawn_group, aplspawn_image, ...), any JSON value.
+    std::vector<std::pair<std::string, nlohmann::ordered_json>> facts;
 
-    // The host's variables in a fixed order, without the empty ones.
+    // The connection variables (strings) in a fixed order, without the empty ones.
     std::vector<std::pair<std::string, std::string>> vars() const;
+    // Every host variable: the connection variables, then the facts.
+    nlohmann::ordered_json all_vars() const;
+};
+
+struct Group {
+    std::string name;
+    nlohmann::ordered_json vars = nlohmann::ordered_json::object();  // group vars (a mapping)
 };
 
 struct Inventory {
-    std::string group{kGroup};
-    std::vector<Host> hosts;  // fleet (name) order
+    std::string group{kGroup};  // the fleet's group ("aplspawned")
+    // The config's groups, children of `group`; empty: the hosts are directly in `group`.
+    std::vector<Group> children;
+    std::vector<Host> hosts;  // fleet order
 
     const Host* find(std::string_view name) const;
+    // The hosts of one group, in fleet order.
+    std::vector<const Host*> hosts_of(std::string_view group) const;
 };
 
 // The inventory of the configured fleet. The python interpreter is known when the container's

@@ -5,12 +5,19 @@
 #include "aplspawn/sys/fd.hpp"
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace aplspawn::sys {
 
 class DirLock {
 public:
+    // Who holds the lock of dir now ("aplspawn spawn (pid 123)"), without taking it: from
+    // /proc/locks (a held flock on DIR/lock's inode) and what the holder wrote in the file.
+    // nullopt when nobody holds it.
+    static std::optional<std::string> holder(const std::filesystem::path& dir);
+
     // Takes the lock or throws Error "fleet state DIR is locked by aplspawn spawn (pid N)".
     // The directory is created if missing.
     static DirLock acquire(const std::filesystem::path& dir, std::string_view operation);
