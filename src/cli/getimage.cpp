@@ -146,6 +146,12 @@ Exit run_getimage(const Context& ctx) {
         req.sha256 = images[i]->sha256;
         req.store = c.paths.local_store;
         req.name = images[i]->file_name;
+        // Retries while checking (no progress bar is showing yet); get_one sets its own.
+        req.fetch.on_retry = [&req](const std::string& why, int attempt, std::chrono::milliseconds pause) {
+            out::info(fmt::format("Transfer interrupted ({}); retrying in {:.0f} s (attempt {} of {})",
+                                  why, std::chrono::duration<double>(pause).count(), attempt,
+                                  req.fetch.attempts));
+        };
     }
     using Checked = std::variant<image::Prechecks, Error>;
     std::vector<std::optional<Checked>> checked(images.size());

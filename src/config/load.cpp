@@ -7,6 +7,7 @@
 // written, so a message about it names that line. A file without `groups` is one implicit group.
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
+#include "aplspawn/image/url.hpp"
 #include "aplspawn/text.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_json.hpp"
@@ -149,7 +150,7 @@ struct Parser {
     std::string location(const std::string& key, const std::string& text) {
         if (text.empty()) r.fail(key, "must not be empty");
         auto scheme_end = text.find("://");
-        if (scheme_end == std::string::npos) return "file://" + resolve_path(text, base).string();
+        if (scheme_end == std::string::npos) return image::file_url(resolve_path(text, base).string());
         std::string scheme = text::ascii_lower(std::string_view(text).substr(0, scheme_end));
         if (scheme != "http" && scheme != "https" && scheme != "file")
             r.fail(key, fmt::format("{}: unsupported scheme '{}' (use http, https or file)",
@@ -193,13 +194,11 @@ struct Parser {
             im.sha256 = s;
         }
         // The store name: the URL's last path segment, without a compression suffix.
-        std::string url_path = im.url.substr(im.url.find("://") + 3);
-        if (auto q = url_path.find_first_of("?#"); q != std::string::npos) url_path.resize(q);
-        std::string last = url_path.substr(url_path.find_last_of('/') + 1);
+        std::string last = image::url_file_name(im.url);
         for (std::string_view suffix : {".xz", ".zst", ".gz"})
             if (last.size() > suffix.size() && last.ends_with(suffix))
                 last.resize(last.size() - suffix.size());
-        if (last.empty() || last == "." || last == "..")
+        if (last.empty() || last == "." || last == ".." || last.find('/') != std::string::npos)
             r.fail(has_url ? at("url") : at("repo"),
                    fmt::format("{} does not name an image file", quote(im.url)));
         im.file_name = last;
@@ -398,7 +397,7 @@ struct Parser {
                                              quote((*list)[i])));
             if (dst.front() != '/' || dst == "/")
                 r.fail(item_key, fmt::format("{}: the destination must be an absolute path inside "
-                                             "the container, not /",
+                                             "the container (other than /)",
                                              quote(dst)));
             if (src.find('\0') != std::string::npos || dst.find('\0') != std::string::npos)
                 r.fail(item_key, "contains a NUL byte");

@@ -145,6 +145,19 @@ void add_containers(Config& c, const std::shared_ptr<const Group>& g, const Yaml
     }
 }
 
+// The key that makes a group's image what it is: the first the group sets itself, else the
+// first it inherits.
+std::string image_key(const Group& g) {
+    const std::string own = "groups." + g.name + ".";
+    const char* keys[] = {"url", "repo", "release", "os", "sha256"};
+    for (bool own_only : {true, false})
+        for (const char* k : keys) {
+            auto it = g.origins.find(std::string("image.") + k);
+            if (it != g.origins.end() && (!own_only || it->second.starts_with(own))) return it->second;
+        }
+    return g.origin("image.url");
+}
+
 // Rules between groups: ranges, names, images and files they would share.
 void check_between_groups(const Config& c, const YamlReader& r) {
     for (size_t i = 0; i < c.groups.size(); ++i)
@@ -159,20 +172,21 @@ void check_between_groups(const Config& c, const YamlReader& r) {
                                    range_text(ka), r.place(a.origin("ipRange"))));
             if (a.image.file_name == b.image.file_name &&
                 (a.image.url != b.image.url || a.image.sha256 != b.image.sha256))
-                r.fail(b.origin("image.url"),
+                r.fail(image_key(b),
                        fmt::format("the image {} would be stored as {}, like group {}'s {} ({}): "
                                    "images of one name must be the same image",
                                    quote(b.image.url), a.image.file_name, a.name,
-                                   quote(a.image.url), r.place(a.origin("image.url"))));
+                                   quote(a.image.url), r.place(image_key(a))));
             const fs::path& pa = ka.ssh_private_key;
             const fs::path& qa = a.vars.ssh_public_key;
             if ((pa == kb.ssh_private_key) != (qa == b.vars.ssh_public_key)) {
                 bool same_private = pa == kb.ssh_private_key;
                 std::string key = same_private ? "sshPublicKeyPath" : "sshPrivateKeyPath";
                 r.fail(b.origin(key),
-                       fmt::format("group {} pairs {} with {} ({}): one key pair, one public key",
-                                   a.name, quote((same_private ? pa : qa).string()),
-                                   quote((same_private ? qa : pa).string()), r.place(a.origin(key))));
+                       fmt::format("group {} pairs private key {} with public key {} ({}): a key "
+                                   "pair is one private and one public key",
+                                   a.name, quote(pa.string()), quote(qa.string()),
+                                   r.place(a.origin(key))));
             }
             const fs::path& va = ka.variables_file;
             if (!va.empty() && va == kb.variables_file && !(a.vars == b.vars))

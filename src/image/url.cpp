@@ -60,6 +60,21 @@ std::string sibling_url(std::string_view url, std::string_view name) {
     return std::string(u.substr(0, slash + 1)) + std::string(name);
 }
 
+std::string file_url(std::string_view path) {
+    std::string out = "file://";
+    for (unsigned char ch : path) {
+        if (ch == '%' || ch == '#' || ch == '?' || ch <= 0x20 || ch == 0x7f) {
+            static constexpr char kHex[] = "0123456789ABCDEF";
+            out += '%';
+            out += kHex[ch >> 4];
+            out += kHex[ch & 15];
+        } else {
+            out += static_cast<char>(ch);
+        }
+    }
+    return out;
+}
+
 std::string file_url_path(std::string_view url) {
     std::string_view u = strip_query(url);
     auto scheme_end = u.find("://");

@@ -77,7 +77,9 @@ struct ScriptFleet {
         Failed failed;
         auto j = json::parse(r.out);
         for (const auto& o : j) {
-            REQUIRE(o.size() == 5);  // the documented shape: container, check, ok, title, detail
+            // the documented shape: container, group, check, ok, title, detail
+            REQUIRE(o.size() == 6);
+            CHECK(o.at("group") == (o.at("container").is_null() ? json(nullptr) : json("aplspawned")));
             if (!o.at("ok").get<bool>())
                 failed.emplace(o.at("container").is_null() ? "" : o.at("container").get<std::string>(),
                                o.at("check").get<std::string>());
@@ -145,7 +147,7 @@ TEST_CASE("status on a running fleet: the original's lines in its order, --json,
     CHECK(p.out == want);
     auto pj = json::parse(f.run({"pids", "--json"}).out);
     REQUIRE(pj.size() == 3);
-    CHECK(pj[1] == json{{"name", "aplspawn11"}, {"ip", "10.77.0.11"}, {"running", true}, {"pid", f.records[1].leader_pid}});
+    CHECK(pj[1] == json{{"name", "aplspawn11"}, {"group", "aplspawned"}, {"ip", "10.77.0.11"}, {"running", true}, {"pid", f.records[1].leader_pid}});
 }
 
 TEST_CASE("status: a killed leader fails that container's machine check, pids says so",

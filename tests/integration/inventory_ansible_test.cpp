@@ -177,3 +177,108 @@ TEST_CASE("aplspawn-inventory as a dynamic inventory script (APLSPAWN_CONFIG)", 
     CHECK(broken.out.empty());
     CHECK(broken.err.find("broken.yaml:") != std::string::npos);
 }
+
+namespace {
+
+// A fleet of two groups whose vars need every type INI, YAML and JSON must carry alike.
+constexpr std::string_view kGroups = R"(groups:
+  web:
+    amount: 2
+    ipRange: [10.77.0.10, 10.77.0.20]
+    vars:
+      http_port: 8080
+      quoted_port: "8080"
+      enabled: yes
+      yes_text: "yes"
+      ratio: 1.5
+      nothing: ~
+      tags: [a, 2, true]
+      nested: {k: {deep: v}}
+      tricky: "it's \"quoted\", a back\\slash, caf\u00e9 # not a comment"
+      multi: "two\nlines"
+  db:
+    amount: 1
+    ipRange: [10.77.0.30, 10.77.0.40]
+    nameTmpl: database
+    userName: dbadmin
+)";
+
+// Ansible's view, normalized: children lists sorted and the empty "ungrouped" dropped (the INI
+// plugin adds it, the YAML plugin does not).
+json normalized(json inv) {
+    if (inv.contains("all") && inv["all"].contains("children")) {
+        auto& ch = inv["all"]["children"];
+        json kept = json::array();
+        for (const auto& c : ch)
+            if (c != "ungrouped") kept.push_back(c);
+        std::sort(kept.begin(), kept.end());
+        ch = kept;
+    }
+    inv.erase("ungrouped");
+    return inv;
+}
+
+}  // namespace
+
+TEST_CASE("inventory of groups: Ansible reads the same groups, hosts and vars from every format",
+          "[inventory]") {
+    Fleet f(0, "");
+    // This fleet has groups: replace cntCommon's amount and ipRange with them.
+    std::string text = sys::read_file(f.config);
+    text.replace(text.find("  amount: 0\n"), 12, "");
+    text.replace(text.find("  ipRange: [10.77.0.10, 10.77.0.100]\n"), 37, "");
+    testing::write_file(f.config, text + std::string(kGroups));
+
+    auto run_inventory = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"-c", f.config.string(), "inventory"});
+        auto out = testing::aplspawn(args);
+        INFO(out.err);
+        REQUIRE(out.ok());
+        return out.out;
+    };
+    std::vector<std::pair<std::string, json>> views;
+    views.emplace_back("ini (stdin)",
+                       ansible_inventory({"-i", "/dev/stdin", "--list"}, f.tmp.path(),
+                                         {"ANSIBLE_INVENTORY_ENABLED=ini"}, run_inventory({})));
+    for (auto [format, file] : {std::pair{"yaml", "g.yaml"}, std::pair{"json", "g.json"}}) {
+        testing::write_file(f.tmp / file, run_inventory({"--format", format}));
+        views.emplace_back(format, ansible_inventory({"-i", (f.tmp / file).string(), "--list"},
+                                                     f.tmp.path(), {"ANSIBLE_INVENTORY_ENABLED=yaml"}));
+    }
+    views.emplace_back("dynamic", ansible_inventory({"-i", inventory_binary().string(), "--list"},
+                                                    f.tmp.path(),
+                                                    {"APLSPAWN_CONFIG=" + f.config.string(),
+                                                     "ANSIBLE_INVENTORY_ENABLED=script"}));
+
+    // What Ansible must have understood, written out here.
+    const json& ini = views.front().second;
+    CHECK(normalized(ini)["all"]["children"] == json::array({"aplspawned"}));
+    CHECK((ini["aplspawned"]["children"] == json::array({"db", "web"}) ||
+           ini["aplspawned"]["children"] == json::array({"web", "db"})));
+    CHECK(ini["web"]["hosts"] == json::array({"web10", "web11"}));
+    CHECK(ini["db"]["hosts"] == json::array({"database30"}));
+    const json& web10 = ini["_meta"]["hostvars"]["web10"];
+    CHECK(web10["http_port"] == 8080);
+    CHECK(web10["quoted_port"] == "8080");
+    CHECK(web10["enabled"] == true);
+    CHECK(web10["yes_text"] == "yes");
+    CHECK(web10["ratio"] == 1.5);
+    CHECK(web10["nothing"].is_null());
+    CHECK(web10["tags"] == json::array({"a", 2, true}));
+    CHECK(web10["nested"]["k"]["deep"] == "v");
+    CHECK(web10["tricky"] == "it's \"quoted\", a back\\slash, caf\u00e9 # not a comment");
+    CHECK(web10["multi"] == "two\nlines");
+    CHECK(web10["aplspawn_group"] == "web");
+    CHECK(web10["aplspawn_image"] == "debian-bookworm-latest");
+    check_host(ini["_meta"]["hostvars"], f, "web11", "10.77.0.11");
+    const json& db = ini["_meta"]["hostvars"]["database30"];
+    CHECK(db["ansible_user"] == "dbadmin");
+    CHECK(db["aplspawn_group"] == "db");
+    CHECK_FALSE(db.contains("http_port"));  // web's vars are web's
+
+    // Every format: the same, as Ansible reads it.
+    for (const auto& [name, view] : views) {
+        INFO(name);
+        CHECK(normalized(view) == normalized(ini));
+    }
+}

@@ -17,6 +17,9 @@ std::string url_file_name(std::string_view url);
 std::string sibling_url(std::string_view url, std::string_view name);
 // Decodes %XX escapes; malformed escapes are kept as they are.
 std::string percent_decode(std::string_view s);
+// A local path as a file:// URL: '%', '#', '?', blanks and control characters percent-encoded,
+// so that file_url_path gives the path back ("/a b#c" -> "file:///a%20b%23c").
+std::string file_url(std::string_view path);
 // For file:// URLs: the local path ("file:///var/x.img" -> "/var/x.img"), decoded.
 std::string file_url_path(std::string_view url);
 
