@@ -26,7 +26,7 @@ Exit run_cleanup(const Context& ctx) {
         throw Error::usage("cleanup --images removes the whole image store: give no targets with it");
 
     std::optional<sys::DirLock> lock;
-    if (!dry && std::filesystem::exists(state.dir())) lock = sys::DirLock::acquire(state.dir(), "cleanup");
+    if (!dry && std::filesystem::exists(state.dir())) lock.emplace(sys::DirLock::acquire(state.dir(), "cleanup"));
 
     const fleet::FleetView view = selection.of(fleet::observe(c, state));
     std::vector<fleet::LowerStatus> lowers;
@@ -35,8 +35,9 @@ Exit run_cleanup(const Context& ctx) {
         for (const auto& n : fleet::recorded_lowers(state)) lowers.push_back(fleet::inspect_lower(c, n));
     }
     fleet::check_cleanup_allowed(view, lowers);
-    lock.reset();  // the lock file lives in the state directory, which stays (so does the lock)
-    if (!dry) lock = sys::DirLock::acquire(state.dir(), "cleanup");
+    // The lock file lives in the state directory, which stays (so does the lock); taken now when
+    // there was no state directory to lock before the checks.
+    if (!dry && !lock) lock.emplace(sys::DirLock::acquire(state.dir(), "cleanup"));
 
     const fleet::CleanupPlan plan =
         fleet::plan_cleanup(c, state, view, selection.all, ctx.options.images);
@@ -53,8 +54,12 @@ Exit run_cleanup(const Context& ctx) {
         out::ok(fmt::format("{} was cleaned up{}", g.dir.string(),
                             ch == Change::changed ? "" : std::string(out::already_so)));
     }
-    // The removed containers' host keys: a container made again gets new ones.
+    // The removed containers' host keys (a container made again gets new ones), and their
+    // membership of the fleet.
     if (!selection.all) {
+        std::vector<std::string> names;
+        for (const auto& v : view.containers) names.push_back(v.name);
+        if (!dry) with_context("cleanup", [&] { state.remove_members(names); });
         fleet::KnownHostsFile known_hosts(state.known_hosts());
         for (const auto& v : view.containers) {
             if (v.ip.empty()) continue;

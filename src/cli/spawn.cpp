@@ -218,8 +218,16 @@ Exit run_spawn(const Context& ctx) {
     // The selected containers are brought up; the others of the config that run are only kept
     // up to date (their /etc/hosts names the whole fleet).
     std::vector<fleet::ContainerView> containers;
-    for (const auto& v : view.containers)
+    for (const auto& v : view.containers) {
+        if (!v.config && !v.busy()) continue;  // data of a container the config no longer has
         if (selection.contains(v.name) || (v.config && v.ready())) containers.push_back(v);
+    }
+    if (!dry) {
+        // Their data is the fleet's until cleanup, also once the config no longer has them.
+        std::vector<std::pair<std::string, std::string>> members;
+        for (const auto* ct : selected) members.emplace_back(ct->name, ct->group->name);
+        with_context("record the fleet's members", [&] { state.add_members(members); });
+    }
     std::vector<std::string> failed;
     std::size_t wanted = 0;
     fleet::run_ordered<fleet::Outcome>(

@@ -74,8 +74,8 @@ std::string variables_file_text(const config::Group& g, std::string_view public_
     if (auto sp = key.find(' '); sp != std::string_view::npos)
         if (auto sp2 = key.find(' ', sp + 1); sp2 != std::string_view::npos) key = key.substr(0, sp2);
     std::string out = "# Written by aplspawn spawn from cntVariables; sourced by the startup script.\n";
-    auto line = [&](std::string_view k, std::string_view v) {
-        out += fmt::format("{}={}\n", k, sh_double_quoted(v));
+    auto line = [&](std::string_view k, std::string_view value) {
+        out += fmt::format("{}={}\n", k, sh_double_quoted(value));
     };
     line("userName", v.user_name);
     line("userGroup", v.user_group);

@@ -74,6 +74,16 @@ FleetView observe(const config::Config& c, const StateDir& state) {
     for (const auto& ct : c.fleet) add(ct.name, &ct);
     for (const auto& name : recorded_names(state))
         if (!c.find(name)) add(name, nullptr);
+    // Members the config no longer has and that do not run: their data is still here.
+    for (const auto& [name, group] : state.members()) {
+        if (c.find(name) || std::any_of(view.containers.begin(), view.containers.end(),
+                                        [&](const auto& v) { return v.name == name; }))
+            continue;
+        add(name, nullptr);
+        if (view.containers.back().group.empty()) view.containers.back().group = group;
+        if (const config::Group* g = c.find_group(group))
+            view.containers.back().dirs = container_dirs(c, name, g->common.home_path);
+    }
     return view;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 namespace aplspawn::fleet {
 
@@ -21,6 +22,54 @@ fs::path StateDir::record_path(const std::string& name) const {
 
 fs::path StateDir::log_path(const std::string& name) const {
     return containers_dir() / (name + ".log");
+}
+
+std::vector<std::pair<std::string, std::string>> StateDir::members() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto text = sys::read_file_if_exists(dir_ / "members");
+    if (!text) return out;
+    std::string_view rest(*text);
+    while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        auto sp = line.find(' ');
+        std::string name(line.substr(0, sp));
+        if (name.empty()) continue;
+        out.emplace_back(name, sp == std::string_view::npos ? "" : std::string(line.substr(sp + 1)));
+    }
+    return out;
+}
+
+namespace {
+
+void write_members(const fs::path& file, std::map<std::string, std::string> m) {
+    if (m.empty()) {
+        if (::unlink(file.c_str()) < 0 && errno != ENOENT) throw_errno(fmt::format("remove {}", file.string()));
+        return;
+    }
+    std::string text;
+    for (const auto& [name, group] : m) text += group.empty() ? name + "\n" : name + " " + group + "\n";
+    sys::write_file_atomic(file, text, 0644);
+}
+
+}  // namespace
+
+void StateDir::add_members(const std::vector<std::pair<std::string, std::string>>& add) const {
+    auto now = members();
+    std::map<std::string, std::string> m(now.begin(), now.end());
+    for (const auto& [name, group] : add) m[name] = group;
+    if (std::vector<std::pair<std::string, std::string>>(m.begin(), m.end()) == now) return;
+    sys::ensure_dir(dir_, 0755);
+    write_members(dir_ / "members", std::move(m));
+}
+
+void StateDir::remove_members(const std::vector<std::string>& names) const {
+    auto now = members();
+    std::map<std::string, std::string> m(now.begin(), now.end());
+    std::size_t before = m.size();
+    for (const auto& n : names) m.erase(n);
+    if (m.size() != before) write_members(dir_ / "members", std::move(m));
 }
 
 std::optional<ContainerRecord> StateDir::load(const std::string& name) const {

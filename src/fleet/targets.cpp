@@ -58,7 +58,8 @@ Selection select_targets(const config::Config& c,
 Selection select_targets(const config::Config& c, const StateDir& state,
                          const std::vector<std::string>& targets) {
     std::vector<std::pair<std::string, std::string>> recorded;
-    if (!targets.empty())
+    if (!targets.empty()) {
+        recorded = state.members();
         for (const auto& name : recorded_names(state)) {
             std::string group;
             try {
@@ -68,6 +69,7 @@ Selection select_targets(const config::Config& c, const StateDir& state,
             }
             recorded.emplace_back(name, group);
         }
+    }
     return select_targets(c, recorded, targets);
 }
 

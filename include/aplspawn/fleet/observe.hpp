@@ -1,8 +1,8 @@
 // The fleet as it is on the host, read before acting (plan, then apply): for each container its
 // record, whether its nspawn runs, systemd-nspawn processes for it that no record knows (an
 // interrupted run started them), and whether its merged directory is mounted. Containers of the
-// config come first, in name order, then containers that only have a record (a config whose
-// amount shrank).
+// config come first, in fleet order, then containers that only have a record or are only members
+// of the fleet (state/members: their data stays until cleanup) — a group whose amount shrank.
 #pragma once
 
 #include "aplspawn/config.hpp"

@@ -6,6 +6,8 @@
 //   known_hosts           the fleet's SSH host keys, learned at spawn
 //   containers/NAME.json  one record per started container (below)
 //   containers/NAME.log   systemd-nspawn's output (detached launcher)
+//   members               every container this fleet made ("NAME GROUP" lines), kept until
+//                         cleanup: a container the config no longer has still has data here
 //
 // Every file is written atomically (sys::write_file_atomic).
 #pragma once
@@ -53,6 +55,12 @@ public:
     fs::path log_path(const std::string& name) const;
     fs::path known_hosts() const { return dir_ / "known_hosts"; }
     fs::path net_state() const { return dir_ / "net.json"; }
+
+    // The fleet's members: containers spawn made (their data stays until cleanup), with the group
+    // each was made in, sorted by name.
+    std::vector<std::pair<std::string, std::string>> members() const;
+    void add_members(const std::vector<std::pair<std::string, std::string>>& members) const;
+    void remove_members(const std::vector<std::string>& names) const;  // all: the file goes
 
     std::optional<ContainerRecord> load(const std::string& name) const;
     void save(const ContainerRecord& record) const;  // atomic; creates directories
