@@ -1061,6 +1061,8 @@ def raw_samples(results):
 
 
 def main():
+    import groups_bench  # beside this file; it uses this module's harness
+    groups_bench.bench = sys.modules[__name__]
     ap = argparse.ArgumentParser()
     ap.add_argument("--aplspawn", required=True)
     ap.add_argument("--image-repo", required=True)
@@ -1077,7 +1079,9 @@ def main():
     ap.add_argument("--image-mib", type=int, default=1024)
     ap.add_argument("--getimage-runs", type=int, default=5)
     ap.add_argument("--settle", type=float, default=1.0, help="seconds of quiet between runs")
-    ap.add_argument("--only", default="spawn,status,profile,getimage")
+    ap.add_argument("--groups-size", type=int, default=10, help="groups: the fleet's N")
+    ap.add_argument("--groups-runs", type=int, default=5)
+    ap.add_argument("--only", default="spawn,status,profile,getimage,groups")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -1128,6 +1132,8 @@ def main():
             bench_profile(env, results)
         if "getimage" in only:
             bench_getimage(env, results)
+        if "groups" in only:
+            groups_bench.bench_groups(env, results)
     finally:
         results["elapsed_s"] = time.monotonic() - t_start
         results["load_end"] = loadavg()
@@ -1137,6 +1143,9 @@ def main():
             log(f"netdown: {e}")
         md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
+        groups_md = groups_bench.summarize(results)
+        if groups_md:
+            md += "\n" + "\n".join(groups_md) + "\n"
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1, default=str)
         with open(os.path.join(args.out, "results.md"), "w") as f:
