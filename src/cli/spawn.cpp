@@ -246,7 +246,8 @@ Exit run_spawn(const Context& ctx) {
             }
             if (chosen && containers[i].config) ++wanted;
             if (!o.ok) failed.push_back(o.name);
-        });
+        },
+        [&](std::size_t i, const Error& e) { return fleet::failed_outcome(containers[i].name, e); });
 
     if (!failed.empty()) {
         out::separator();

@@ -64,7 +64,8 @@ Exit run_stop(const Context& ctx) {
             out::separator();
             out::print(o.lines);
             if (!o.ok) failed.push_back(o.name);
-        });
+        },
+        [&](std::size_t i, const Error& e) { return fleet::failed_outcome(containers[i].name, e); });
 
     if (!dry) fleet::remove_stale_cgroups();
 

@@ -8,6 +8,7 @@
 #include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
+#include "aplspawn/sys/programs.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -33,12 +34,9 @@ public:
     std::string kind() const override { return "detached"; }
 
     ContainerRecord start(const LaunchSpec& spec) override {
-        auto nspawn = sys::find_program("systemd-nspawn");
-        if (!nspawn)
-            throw Error(fmt::format("start {}: systemd-nspawn is not installed (Debian package "
-                                    "systemd-container)",
-                                    spec.name));
-        std::vector<std::string> argv{nspawn->string(), "--register=no", "--keep-unit"};
+        auto nspawn = with_context(fmt::format("start {}", spec.name),
+                                   [] { return sys::require_program("systemd-nspawn"); });
+        std::vector<std::string> argv{nspawn.string(), "--register=no", "--keep-unit"};
         auto args = nspawn_arguments(spec);
         argv.insert(argv.end(), args.begin(), args.end());
 

@@ -7,6 +7,7 @@
 #include "aplspawn/error.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/programs.hpp"
 #include "aplspawn/sys/process.hpp"
 
 #include <fmt/format.h>
@@ -34,13 +35,11 @@ public:
 
     ContainerRecord start(const LaunchSpec& spec) override {
         return with_context(fmt::format("start container {}", spec.name), [&] {
-            auto nspawn = sys::find_program("systemd-nspawn");
-            if (!nspawn)
-                throw Error("systemd-nspawn not found (Debian package: systemd-container)");
+            auto nspawn = sys::require_program("systemd-nspawn");
             systemd::ServiceSpec svc;
             svc.unit = systemd::unit_name(spec.name);
             svc.description = fmt::format("aplspawn container {}", spec.name);
-            svc.command = systemd::nspawn_command(*nspawn, nspawn_arguments(spec));
+            svc.command = systemd::nspawn_command(nspawn, nspawn_arguments(spec));
             svc.stop_timeout = kStopTimeout;
 
             // One bus connection per call: spawn starts containers from several threads.

@@ -2,10 +2,10 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/fleet/state.hpp"
+#include "aplspawn/sys/dir.hpp"
 #include "aplspawn/sys/fd.hpp"
 #include "aplspawn/sys/fs.hpp"
 
-#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -91,12 +91,11 @@ std::vector<pid_t> children_of(pid_t pid) {
         return out;
     }
     // Without it: scan /proc for processes whose parent is pid.
-    DIR* d = ::opendir("/proc");
+    sys::Dir d = sys::Dir::open("/proc");
     if (!d) return out;
-    while (dirent* e = ::readdir(d))
+    while (dirent* e = d.next())
         if (auto v = parse_pid(e->d_name))
             if (parent_of(*v) == pid) out.push_back(*v);
-    ::closedir(d);
     return out;
 }
 
@@ -159,9 +158,9 @@ std::optional<NspawnProcess> parse_nspawn_cmdline(std::string_view cmdline) {
 
 std::vector<NspawnProcess> list_nspawn_processes() {
     std::vector<NspawnProcess> out;
-    DIR* d = ::opendir("/proc");
+    sys::Dir d = sys::Dir::open("/proc");
     if (!d) throw_errno("list processes: open /proc");
-    while (dirent* e = ::readdir(d)) {
+    while (dirent* e = d.next()) {
         auto pid = parse_pid(e->d_name);
         if (!pid) continue;
         auto cmdline = read_proc(*pid, "cmdline");
@@ -173,7 +172,6 @@ std::vector<NspawnProcess> list_nspawn_processes() {
         n->process = *ref;
         out.push_back(std::move(*n));
     }
-    ::closedir(d);
     // nspawn's own children carry its command line until they exec. The container's PID 1
     // (nspawn's inner child) lives in a pid namespace of its own, nested in ours: it is never a
     // container's nspawn, even in the moment its first parent (the outer child) has exited and
@@ -198,10 +196,10 @@ std::vector<ProcessRef> processes_using(const fs::path& dir) {
     auto inside = [&](const std::string& p) {
         return p == d || (p.size() > d.size() && p.compare(0, d.size(), d) == 0 && p[d.size()] == '/');
     };
-    DIR* proc = ::opendir("/proc");
+    sys::Dir proc = sys::Dir::open("/proc");
     if (!proc) return out;
     const pid_t self = ::getpid();
-    while (dirent* e = ::readdir(proc)) {
+    while (dirent* e = proc.next()) {
         auto pid = parse_pid(e->d_name);
         if (!pid || *pid == self) continue;
         std::error_code ec;
@@ -212,7 +210,6 @@ std::vector<ProcessRef> processes_using(const fs::path& dir) {
             break;
         }
     }
-    ::closedir(proc);
     return out;
 }
 

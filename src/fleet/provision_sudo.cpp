@@ -2,6 +2,7 @@
 // (0440), checked with the host's visudo first, and an includedir line in /etc/sudoers when the
 // image's lacks one.
 #include "aplspawn/sys/process.hpp"
+#include "aplspawn/sys/programs.hpp"
 #include "fleet/provision_accounts.hpp"
 #include "fleet/provision_steps.hpp"
 
@@ -13,14 +14,14 @@ namespace aplspawn::fleet::detail {
 namespace {
 
 // visudo -c on the content, given on its stdin ("-f -"): a drop-in with a syntax error would
-// make the container's sudo refuse to run at all. No file on the host.
+// make the container's sudo refuse to run at all. No file on the host. The host's visudo is
+// required then (sys/programs.hpp: a missing one is named with its package).
 void check_with_visudo(const std::string& name, const std::string& content) {
-    auto visudo = sys::find_program("visudo");
-    if (!visudo) return;  // the content is generated from a validated user name
+    auto visudo = sys::require_program("visudo");
     sys::RunOptions o;
     o.timeout = std::chrono::seconds(30);
     o.input = content;
-    auto r = sys::run({visudo->string(), "-c", "-f", "-"}, o);
+    auto r = sys::run({visudo.string(), "-c", "-f", "-"}, o);
     if (!r.ok())
         throw Error(fmt::format("check sudoers drop-in {} with visudo: {}: {}", name, r.describe(),
                                 r.err.empty() ? r.out : r.err));

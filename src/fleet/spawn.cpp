@@ -8,6 +8,7 @@
 #include "aplspawn/net/container_ip.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
+#include "aplspawn/sys/programs.hpp"
 
 #include <net/if.h>
 #include <sys/stat.h>
@@ -135,11 +136,7 @@ void wait_for_ssh(const config::Config& c, const ContainerRecord& rec, const con
 
 void check_spawn_prerequisites(const config::Config& c,
                                const std::vector<const config::Container*>& containers) {
-    for (const auto& [prog, pkg] : {std::pair{"systemd-nspawn", "systemd-container"},
-                                    std::pair{"ssh", "openssh-client"},
-                                    std::pair{"ssh-keygen", "openssh-client"}})
-        if (!sys::find_program(prog))
-            throw Error(fmt::format("{} is not installed (Debian package {})", prog, pkg));
+    for (const char* prog : {"systemd-nspawn", "ssh", "ssh-keygen"}) sys::require_program(prog);
     if (::if_nametoindex(c.bridge.name.c_str()) == 0)
         throw Error(fmt::format("bridge {} does not exist: run aplspawn netup first", c.bridge.name));
     std::set<const config::Group*> groups;

@@ -141,10 +141,9 @@ std::optional<std::string> Manager::active_state(const std::string& unit) {
     // Unloaded between the two calls: gone.
     if (r < 0 && (perr.has_name(kNoSuchUnit) || perr.has_name(SD_BUS_ERROR_UNKNOWN_OBJECT)))
         return std::nullopt;
+    sys::BusString owned(state);
     sys::check_bus(r, fmt::format("read ActiveState of {}", unit), perr);
-    std::string s(state);
-    std::free(state);
-    return s;
+    return std::string(owned.get());
 }
 
 bool Manager::is_up(const std::string& unit) {
@@ -308,11 +307,11 @@ std::optional<Machine> Manager::machine(const std::string& name) {
     char* unit = nullptr;
     r = sd_bus_get_property_string(bus_.get(), kMachined, path, kMachineIface, "Unit", uerr.get(),
                                    &unit);
+    sys::BusString owned_unit(unit);
     if (r < 0 && (uerr.has_name(SD_BUS_ERROR_UNKNOWN_OBJECT) || uerr.has_name(kNoSuchMachine)))
         return std::nullopt;
     sys::check_bus(r, context + ": Unit", uerr);
-    m.unit = unit;
-    std::free(unit);
+    m.unit = owned_unit.get();
     return m;
 }
 

@@ -196,13 +196,23 @@ ContainerReport check_container(const config::Config& c, const config::Container
         ping.detail = ssh.detail = skip;
         return rep;
     }
-    auto echo = net::echo(ct.ip, o.ping_timeout);
-    ping.ok = echo.replied;
-    ping.detail = echo.describe(o.ping_timeout);
+    try {
+        auto echo = net::echo(ct.ip, o.ping_timeout);
+        ping.ok = echo.replied;
+        ping.detail = echo.describe(o.ping_timeout);
+    } catch (const Error& e) {
+        ping.detail = e.message();
+    }
 
     auto target = fleet::ssh_target(c, ct);
     const std::string& user = target.user;
-    auto r = fleet::ssh_run(target, {"id", "-un"}, o.ssh_timeout);
+    sys::RunResult r;
+    try {
+        r = fleet::ssh_run(target, {"id", "-un"}, o.ssh_timeout);
+    } catch (const Error& e) {  // ssh cannot be started: missing, or cannot run
+        ssh.detail = e.message();
+        return rep;
+    }
     if (r.ok() && trim(r.out) == user) {
         ssh.ok = true;
         ssh.detail = fmt::format("logged in as {} with {}", user, target.private_key.string());

@@ -24,6 +24,17 @@ const CheckResult* find(const Report& r, std::string_view id) {
     return nullptr;
 }
 
+// A container whose checks threw (check_container should not): one failed check carrying why.
+ContainerReport failed_report(const config::Config& c, const config::Container& ct, const Error& e) {
+    ContainerReport r;
+    r.name = ct.name;
+    r.group = ct.group->name;
+    r.ip = ct.ip.str();
+    r.prefix = c.bridge.prefix;
+    r.checks.push_back({ct.name, "container", "Checking container " + ct.name, false, e.message()});
+    return r;
+}
+
 }  // namespace
 
 std::vector<std::string> ContainerReport::failed() const {
@@ -80,7 +91,8 @@ StatusReport run_status(const config::Config& c,
         [&](std::size_t i, ContainerReport& r) {
             report.containers[i] = std::move(r);
             if (observer.container) observer.container(report.containers[i]);
-        });
+        },
+        [&](std::size_t i, const Error& e) { return failed_report(c, *containers[i], e); });
     return report;
 }
 

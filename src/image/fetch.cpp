@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -71,12 +72,20 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
-// One libcurl easy handle with aplspawn's settings.
+struct EasyCleanup {
+    void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+struct SlistFree {
+    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+// One libcurl easy handle with aplspawn's settings. The handle and the header list are owned
+// from the moment they exist: a setopt that throws in the constructor leaks neither.
 class Easy {
 public:
     Easy(const std::string& url, const FetchOptions& o) {
         global_init();
-        h_ = curl_easy_init();
+        h_.reset(curl_easy_init());
         if (!h_) throw Error("libcurl: cannot create a handle (out of memory?)");
         err_[0] = '\0';
         set(CURLOPT_URL, url.c_str());
@@ -101,45 +110,43 @@ public:
         if (const char* bundle = ca_bundle_from_env()) set(CURLOPT_CAINFO, bundle);
         if (const char* dir = env_nonempty("SSL_CERT_DIR")) set(CURLOPT_CAPATH, dir);
     }
-    ~Easy() {
-        curl_slist_free_all(list_);
-        curl_easy_cleanup(h_);
-    }
+    ~Easy() = default;
     Easy(const Easy&) = delete;
     Easy& operator=(const Easy&) = delete;
 
     template <class T>
     void set(CURLoption option, T value) {
-        CURLcode c = curl_easy_setopt(h_, option, value);
+        CURLcode c = curl_easy_setopt(h_.get(), option, value);
         if (c != CURLE_OK)
             throw Error(fmt::format("libcurl: option {}: {}", static_cast<int>(option),
                                     curl_easy_strerror(c)));
     }
     void header(const std::string& line) {
-        curl_slist* l = curl_slist_append(list_, line.c_str());
+        curl_slist* l = curl_slist_append(list_.get(), line.c_str());
         if (!l) throw Error("libcurl: out of memory");
-        list_ = l;
-        set(CURLOPT_HTTPHEADER, list_);
+        (void)list_.release();  // appended in place: l is the same list, or a new first node
+        list_.reset(l);
+        set(CURLOPT_HTTPHEADER, list_.get());
     }
     CURLcode perform() {
         headers_.reset();
         err_[0] = '\0';
-        return curl_easy_perform(h_);
+        return curl_easy_perform(h_.get());
     }
     long status() const {
         long s = 0;
-        curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &s);
+        curl_easy_getinfo(h_.get(), CURLINFO_RESPONSE_CODE, &s);
         return s;
     }
     std::optional<std::uint64_t> content_length() const {
         curl_off_t n = -1;
-        if (curl_easy_getinfo(h_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &n) != CURLE_OK || n < 0)
+        if (curl_easy_getinfo(h_.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &n) != CURLE_OK || n < 0)
             return std::nullopt;
         return static_cast<std::uint64_t>(n);
     }
     std::string effective_url() const {
         char* u = nullptr;
-        curl_easy_getinfo(h_, CURLINFO_EFFECTIVE_URL, &u);
+        curl_easy_getinfo(h_.get(), CURLINFO_EFFECTIVE_URL, &u);
         return u ? u : "";
     }
     const Headers& headers() const { return headers_; }
@@ -154,7 +161,7 @@ public:
         }
         std::string text = err_[0] ? std::string(err_) : std::string(curl_easy_strerror(code));
         long os_errno = 0;
-        curl_easy_getinfo(h_, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo(h_.get(), CURLINFO_OS_ERRNO, &os_errno);
         if (os_errno != 0) {
             std::string os = std::strerror(static_cast<int>(os_errno));
             if (text.find(os) == std::string::npos) text = os + " (" + text + ")";
@@ -176,11 +183,12 @@ public:
         }
     }
 
-    CURL* get() const { return h_; }
+    CURL* get() const { return h_.get(); }
 
 private:
-    CURL* h_ = nullptr;
-    curl_slist* list_ = nullptr;
+    // Declared in this order: the handle goes before the header list it may still point to.
+    std::unique_ptr<curl_slist, SlistFree> list_;
+    std::unique_ptr<CURL, EasyCleanup> h_;
     Headers headers_;
     char err_[CURL_ERROR_SIZE];
 };

@@ -1,5 +1,6 @@
 #include "aplspawn/sys/mount.hpp"
 
+#include "aplspawn/sys/dir.hpp"
 #include "aplspawn/sys/fs.hpp"
 
 #include <dirent.h>
@@ -187,10 +188,9 @@ UpperLayerSupport probe_upper_layer_support(const fs::path& dir) {
         }
         ::close(fd);
     }
-    if (DIR* d = ::opendir(probe.c_str())) {
-        while (dirent* e = ::readdir(d))
+    if (Dir d = Dir::open(probe.c_str())) {
+        while (dirent* e = d.next())
             if (std::strcmp(e->d_name, "f") == 0) s.d_type = e->d_type != DT_UNKNOWN;
-        ::closedir(d);
     }
     if (!s.d_type) s.why_not = "directory entries carry no file type (d_type)";
     if (::setxattr(file.c_str(), "trusted.aplspawn.probe", "1", 1, 0) == 0) {

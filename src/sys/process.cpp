@@ -2,6 +2,7 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/sys/fd.hpp"
+#include "aplspawn/sys/programs.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -37,7 +38,7 @@ struct ExecImage {
     ExecImage(const std::vector<std::string>& a, const std::vector<std::string>& extra_env) {
         if (a.empty()) throw Error("exec: empty argument vector");
         auto found = find_program(a[0]);
-        if (!found) throw Error::from_errno(fmt::format("exec {}", a[0]), ENOENT);
+        if (!found) throw program_error(a[0], {}, ENOENT);
         path = found->string();
         args = a;
         std::map<std::string, std::string> env;
@@ -61,6 +62,17 @@ void make_pipe(UniqueFd& r, UniqueFd& w) {
     w.reset(fds[1]);
 }
 
+// What the child reports through the CLOEXEC pipe when it cannot exec: the stage and errno.
+constexpr int kSetupFailed = 1;  // moving into cgroups, redirecting stdio
+constexpr int kExecFailed = 2;   // execve itself: the program cannot run
+
+[[noreturn]] void child_fail(int err_fd, int stage) {
+    int report[2] = {stage, errno};
+    ssize_t ignored = ::write(err_fd, report, sizeof report);
+    (void)ignored;
+    ::_exit(127);
+}
+
 // In the child after fork: every signal at its default disposition and an empty mask (as run()'s
 // posix_spawn does), then exec; on failure report errno through the CLOEXEC pipe.
 [[noreturn]] void child_exec(const ExecImage& img, int err_fd) {
@@ -71,10 +83,7 @@ void make_pipe(UniqueFd& r, UniqueFd& w) {
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL, STOP
     ::execve(img.path.c_str(), img.argv.data(), img.envp.data());
-    int err = errno;
-    ssize_t ignored = ::write(err_fd, &err, sizeof err);
-    (void)ignored;
-    ::_exit(127);
+    child_fail(err_fd, kExecFailed);
 }
 
 // posix_spawn's attributes and file actions, freed on every path. start() throws
@@ -119,7 +128,7 @@ public:
         check(::posix_spawnattr_setflags(&attr_, flags_), "setflags");
         pid_t pid = -1;
         if (int e = ::posix_spawn(&pid, img.path.c_str(), &actions_, &attr_, img.argv.data(), img.envp.data()))
-            throw Error::from_errno(fmt::format("exec {}", img.args[0]), e);
+            throw program_error(img.args[0], img.path, e);
         return pid;
     }
 
@@ -132,13 +141,15 @@ private:
     short flags_ = 0;
 };
 
-// Reads the exec-error pipe: 0 when exec succeeded (pipe closed by exec), else the child's errno.
-int exec_error(UniqueFd& err_r) {
-    int err = 0;
+// Reads the exec-error pipe: {0, 0} when exec succeeded (pipe closed by exec), else the child's
+// stage and errno.
+std::pair<int, int> exec_error(UniqueFd& err_r) {
+    int report[2] = {0, 0};
     ssize_t n;
-    do n = ::read(err_r.get(), &err, sizeof err);
+    do n = ::read(err_r.get(), report, sizeof report);
     while (n < 0 && errno == EINTR);
-    return n == static_cast<ssize_t>(sizeof err) ? err : 0;
+    if (n != static_cast<ssize_t>(sizeof report)) return {0, 0};
+    return {report[0], report[1]};
 }
 
 void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -362,27 +373,18 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
     if (pid == 0) {
         if (options.new_session) ::setsid();
-        for (int fd : options.cgroup_procs) {
-            if (::write(fd, "0", 1) != 1) {
-                int err = errno;
-                ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
-                (void)ignored;
-                ::_exit(127);
-            }
-        }
-        if (::dup2(null_in.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0) {
-            int err = errno;
-            ssize_t ignored = ::write(exec_w.get(), &err, sizeof err);
-            (void)ignored;
-            ::_exit(127);
-        }
+        for (int fd : options.cgroup_procs)
+            if (::write(fd, "0", 1) != 1) child_fail(exec_w.get(), kSetupFailed);
+        if (::dup2(null_in.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0)
+            child_fail(exec_w.get(), kSetupFailed);
         child_exec(img, exec_w.get());
     }
     Child child(pid);
     exec_w.reset();
-    if (int err = exec_error(exec_r)) {
+    if (auto [stage, err] = exec_error(exec_r); stage != 0) {
         child.wait_for(std::chrono::milliseconds(1000));
-        throw Error::from_errno(fmt::format("exec {}", argv[0]), err);
+        if (stage == kExecFailed) throw program_error(argv[0], img.path, err);
+        throw Error::from_errno(fmt::format("start {}: set up its cgroups and output", argv[0]), err);
     }
     return child;
 }

@@ -1,5 +1,6 @@
 #include "aplspawn/sys/remove_tree.hpp"
 
+#include "aplspawn/sys/dir.hpp"
 #include "aplspawn/sys/fd.hpp"
 
 #include <dirent.h>
@@ -52,19 +53,15 @@ bool crosses(const struct statx& stx, const Where& parent) {
 void remove_contents(int dirfd, const fs::path& shown, const Where& here) {
     int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dup < 0) throw_errno(fmt::format("remove {}: dup", shown.string()));
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        int err = errno;
-        ::close(dup);
-        throw_errno(fmt::format("remove {}: opendir", shown.string()), err);
-    }
     std::vector<std::string> names;
-    errno = 0;
-    while (dirent* e = ::readdir(d)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        names.emplace_back(e->d_name);
+    {
+        Dir d = Dir::adopt(dup);
+        if (!d) throw_errno(fmt::format("remove {}: opendir", shown.string()));
+        while (dirent* e = d.next()) {
+            if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+            names.emplace_back(e->d_name);
+        }
     }
-    ::closedir(d);
     for (const auto& name : names) {
         fs::path child = shown / name;
         auto stx = stat_at(dirfd, name.c_str(), child);

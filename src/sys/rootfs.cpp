@@ -1,5 +1,7 @@
 #include "aplspawn/sys/rootfs.hpp"
 
+#include "aplspawn/sys/dir.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -245,20 +247,14 @@ std::vector<std::string> RootFs::list_dir(std::string_view path) const {
         if (errno == ENOENT) return names;
         throw_errno(fmt::format("list {}", shown(path)));
     }
-    DIR* dir = ::fdopendir(fd);
-    if (!dir) {
-        int err = errno;
-        ::close(fd);
-        throw_errno(fmt::format("list {}", shown(path)), err);
-    }
+    Dir dir = Dir::adopt(fd);
+    if (!dir) throw_errno(fmt::format("list {}", shown(path)));
     errno = 0;
-    while (dirent* e = ::readdir(dir)) {
+    while (dirent* e = dir.next()) {
         std::string_view n = e->d_name;
         if (n != "." && n != "..") names.emplace_back(n);
     }
-    int err = errno;
-    ::closedir(dir);
-    if (err) throw_errno(fmt::format("list {}", shown(path)), err);
+    if (errno) throw_errno(fmt::format("list {}", shown(path)));
     std::sort(names.begin(), names.end());
     return names;
 }

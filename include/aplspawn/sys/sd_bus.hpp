@@ -7,6 +7,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,7 +24,13 @@ struct BusSlotUnref {
     void operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
 };
 
+// A string sd-bus allocated for us (sd_bus_get_property_string ...): free()d.
+struct FreeDeleter {
+    void operator()(char* s) const { std::free(s); }
+};
+
 using Bus = std::unique_ptr<sd_bus, BusCloser>;
+using BusString = std::unique_ptr<char, FreeDeleter>;
 using BusMessage = std::unique_ptr<sd_bus_message, BusMessageUnref>;
 using BusSlot = std::unique_ptr<sd_bus_slot, BusSlotUnref>;
 
