@@ -1,5 +1,6 @@
 // getimage: download the OS image into the local store, verified and resumable. The steps and
 // their lines are the original's; the decisions are image::precheck and image::pull.
+#include "aplspawn/fleet/private_dirs.hpp"
 #include "aplspawn/image/progress.hpp"
 #include "aplspawn/image/pull.hpp"
 #include "aplspawn/fleet/parallel.hpp"
@@ -20,9 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The working directories, then those that hold container data (fleet/private_dirs.hpp: 0700).
 std::vector<fs::path> working_dirs(const config::Config& c) {
-    return {c.paths.working_dir, c.paths.local_store, c.paths.lower,
-            c.paths.upper,       c.paths.work,        c.paths.state};
+    std::vector<fs::path> dirs{c.paths.working_dir, c.paths.local_store};
+    for (const auto& d : fleet::private_dirs(c)) dirs.push_back(d.path);
+    return dirs;
 }
 
 image::Progress::Mode progress_mode() {
@@ -131,10 +134,16 @@ Exit run_getimage(const Context& ctx) {
             if (!fs::exists(d)) out::plan(fmt::format("create directory {}", d.string()));
     } else {
         Change changed = Change::unchanged;
+        std::vector<fleet::Tightened> tightened;
         with_context(step_dirs, [&] {
-            for (const auto& d : working_dirs(c)) changed |= sys::ensure_dir(d);
+            for (const auto& d : working_dirs(c))
+                if (!fs::exists(d)) changed = Change::changed;
+            changed |= sys::ensure_dir(c.paths.working_dir);
+            changed |= sys::ensure_dir(c.paths.local_store);
+            tightened = fleet::ensure_private_dirs(c);
         });
         out::ok(changed == Change::changed ? step_dirs : step_dirs + std::string(out::already_so));
+        for (const auto& t : tightened) out::info(fleet::describe(t));
     }
 
     // Every image's prechecks at once (each asks its server for the image's size and checksum),

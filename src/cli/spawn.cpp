@@ -8,6 +8,7 @@
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 #include "aplspawn/fleet/parallel.hpp"
+#include "aplspawn/fleet/private_dirs.hpp"
 #include "aplspawn/fleet/settle.hpp"
 #include "aplspawn/fleet/spawn.hpp"
 #include "aplspawn/fleet/targets.hpp"
@@ -140,10 +141,8 @@ Exit run_spawn(const Context& ctx) {
     std::optional<sys::DirLock> lock;
     if (!dry) {
         with_context("Creating working directories", [&] {
-            std::set<fs::path> dirs{c.paths.working_dir, c.paths.lower, c.paths.upper,
-                                    c.paths.work, c.paths.state};
-            for (const auto* ct : selected) dirs.insert(ct->common().home_path);
-            for (const auto& d : dirs) sys::ensure_dir(d);
+            sys::ensure_dir(c.paths.working_dir);
+            for (const auto& t : fleet::ensure_private_dirs(c)) out::info(fleet::describe(t));
         });
         lock = sys::DirLock::acquire(state.dir(), "spawn");
     }

@@ -81,15 +81,28 @@ Change ensure_fleet_key(const config::Config& c, const KeyPair& k) {
                 fs::remove_all(p, ec);
             }
         } cleanup{tmp};
-        sys::run_checked({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "aplspawn-fleet",
-                          "-f", (tmp / "key").string()});
-        std::error_code ec;
-        fs::rename(tmp / "key.pub", pub, ec);
-        if (ec) {  // another filesystem: copy, then remove
-            sys::write_file_atomic(pub, sys::read_file(tmp / "key.pub"), 0644);
+        try {
+            sys::run_checked({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "aplspawn-fleet",
+                              "-f", (tmp / "key").string()});
+        } catch (const Error& e) {
+            // ssh-keygen says "No space left on device" in words, not as an errno.
+            if (e.message().find("No space left") != std::string::npos ||
+                e.message().find("quota exceeded") != std::string::npos)
+                throw sys::no_space_error(e.message(), priv.parent_path());
+            throw;
         }
+        // The private key first, then the public one; should the second fail (another
+        // filesystem, full), the first goes again: never one of the pair without the other.
+        std::error_code ec;
         fs::rename(tmp / "key", priv, ec);
         if (ec) sys::write_file_atomic(priv, sys::read_file(tmp / "key"), 0600);
+        try {
+            fs::rename(tmp / "key.pub", pub, ec);
+            if (ec) sys::write_file_atomic(pub, sys::read_file(tmp / "key.pub"), 0644);
+        } catch (...) {
+            fs::remove(priv, ec);
+            throw;
+        }
         return Change::changed;
     });
 }

@@ -83,7 +83,7 @@ bool KnownHostsFile::set(const std::string& ip, const std::vector<std::string>& 
     std::string current = sys::read_file_if_exists(path_).value_or("");
     std::string next = known_hosts_with(current, ip, keys);
     if (next == current) return false;
-    sys::ensure_dir(path_.parent_path(), 0755);
+    sys::ensure_dir(path_.parent_path(), 0700);  // the state directory: private
     sys::write_file_atomic(path_, next, 0644);
     return true;
 }

@@ -42,7 +42,7 @@ public:
 
         sys::SpawnOptions o;
         if (!spec.log_file.empty()) {
-            sys::ensure_dir(spec.log_file.parent_path(), 0755);
+            sys::ensure_dir(spec.log_file.parent_path(), 0700);
             // One previous log is kept (NAME.log.1): the one of the run that failed last time.
             std::error_code ec;
             if (fs::exists(spec.log_file, ec))

@@ -65,7 +65,7 @@ public:
             r.started_at = static_cast<std::int64_t>(std::time(nullptr));
             // The output is in the journal; the state directory's log file says where.
             if (!spec.log_file.empty()) {
-                sys::ensure_dir(spec.log_file.parent_path(), 0755);
+                sys::ensure_dir(spec.log_file.parent_path(), 0700);
                 sys::write_file_atomic(spec.log_file, log_pointer(spec.name, svc.unit), 0640);
             }
             out::debug(log_pointer(spec.name, svc.unit));

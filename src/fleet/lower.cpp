@@ -58,7 +58,7 @@ void write_record(const StateDir& state, const config::Image& im, const LowerRes
               {"partition", r.partition.how},
               {"mount_point", r.mount_point.string()}};
     fs::path p = lower_record_path(state, im.name);
-    sys::ensure_dir(p.parent_path(), 0755);
+    sys::ensure_dir(p.parent_path(), 0700);
     sys::write_file_atomic(p, j.dump(2) + "\n", 0644);
 }
 

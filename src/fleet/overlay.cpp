@@ -28,12 +28,6 @@ fs::path existing_ancestor(fs::path p) {
     return p;
 }
 
-std::string option(const std::vector<std::pair<std::string, std::string>>& opts, std::string_view key) {
-    for (const auto& [k, v] : opts)
-        if (k == key) return v;
-    return {};
-}
-
 }  // namespace
 
 ContainerDirs container_dirs(const config::Config& c, const std::string& name,
@@ -50,8 +44,8 @@ ContainerDirs container_dirs(const config::Config& c, const config::Container& c
 void check_upper_filesystem(const config::Config& c, bool create) {
     const fs::path upper = c.paths.upper, work = c.paths.work;
     if (create) {
-        sys::ensure_dir(upper, 0755);
-        sys::ensure_dir(work, 0755);
+        sys::ensure_dir(upper, 0700);  // private: fleet/private_dirs.hpp
+        sys::ensure_dir(work, 0700);
     }
     fs::path probe_dir = create ? upper : existing_ancestor(upper);
     // --dry-run changes nothing: a directory we may not write to is probed when it is real.
@@ -97,9 +91,11 @@ OverlayState overlay_state(const std::vector<sys::MountInfo>& mounts, const fs::
     auto top = sys::find_mount(mounts, d.merged);
     if (!top) return OverlayState::absent;
     if (top->fstype != "overlay" || sys::count_mounts(mounts, d.merged) != 1) return OverlayState::other;
-    auto opts = sys::split_super_options(top->super_options);
-    if (option(opts, "lowerdir") == lower.string() && option(opts, "upperdir") == d.upper.string() &&
-        option(opts, "workdir") == d.work.string())
+    // overlayfs lists these three in this order, one after the other. Matched as one run of
+    // options: libmount decodes the kernel's escapes, so a directory holding a comma is only
+    // told apart from a shorter one by what follows it.
+    if (top->has_super_option(fmt::format("lowerdir={},upperdir={},workdir={}", lower.string(),
+                                          d.upper.string(), d.work.string())))
         return OverlayState::correct;
     return OverlayState::other;
 }

@@ -2,6 +2,9 @@
 // writes aplspawn's record of the identity it gave the container.
 #include "aplspawn/fleet/provision.hpp"
 
+#include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/mount.hpp"
+
 #include "fleet/provision_accounts.hpp"
 #include "fleet/provision_steps.hpp"
 
@@ -54,9 +57,34 @@ void validate(const ProvisionSpec& spec) {
                     "public key line");
 }
 
+// Where the container's writes land on the host: the overlay's upper directory when root is an
+// overlay, else root itself. For a "no space" message that names the filesystem to free.
+std::filesystem::path written_to(const std::filesystem::path& root) {
+    try {
+        auto m = sys::find_mount(sys::read_mountinfo(), sys::canonical_for_mountinfo(root));
+        if (m && m->fstype == "overlay")
+            if (auto upper = m->super_option("upperdir")) return *upper;
+    } catch (const Error&) {
+    }
+    return root;
+}
+
+ProvisionResult provision_root(const std::filesystem::path& root, const ProvisionSpec& spec);
+
 }  // namespace
 
 ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec& spec) {
+    try {
+        return provision_root(root, spec);
+    } catch (Error& e) {
+        if (!sys::is_no_space(e.sys_errno())) throw;
+        throw sys::with_no_space_hint(std::move(e), written_to(root));
+    }
+}
+
+namespace {
+
+ProvisionResult provision_root(const std::filesystem::path& root, const ProvisionSpec& spec) {
     return with_context(fmt::format("provision {} ({})", spec.hostname, root.string()), [&] {
         validate(spec);
         sys::RootFs rootfs(root);
@@ -85,6 +113,8 @@ ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec
         return result;
     });
 }
+
+}  // namespace
 
 Change update_hosts(const std::filesystem::path& root, const std::string& hostname, Ipv4 ip,
                     const std::vector<HostEntry>& fleet) {

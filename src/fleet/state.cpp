@@ -101,7 +101,7 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
 }
 
 void StateDir::save(const ContainerRecord& r) const {
-    sys::ensure_dir(containers_dir(), 0755);
+    sys::ensure_dir(containers_dir(), 0700);  // 0700: fleet/private_dirs.hpp
     json j = {{"name", r.name},
               {"ip", r.ip},
               {"group", r.group},

@@ -1,15 +1,16 @@
 #include "aplspawn/fleet/systemd.hpp"
 
 #include "aplspawn/error.hpp"
-#include "aplspawn/sys/process.hpp"
 
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <systemd/sd-journal.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <thread>
 
 namespace aplspawn::fleet::systemd {
@@ -336,19 +337,33 @@ void Manager::terminate_machine(const std::string& name) {
 }
 
 std::string journal_tail(const std::string& unit, int lines) {
-    if (!sys::find_program("journalctl")) return {};
-    sys::RunOptions o;
-    o.timeout = 10s;
-    try {
-        auto res = sys::run({"journalctl", "--no-pager", "--quiet", "-o", "cat", "-n",
-                             std::to_string(lines), "-u", unit},
-                            o);
-        std::string out = res.out;
-        while (!out.empty() && out.back() == '\n') out.pop_back();
-        return out;
-    } catch (const Error&) {
+    // sd-journal, not journalctl's text: the entries' MESSAGE fields, as `journalctl -o cat -u`
+    // shows them: the unit's own output, and what systemd (PID 1) logged about it.
+    sd_journal* raw = nullptr;
+    if (sd_journal_open(&raw, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0) return {};
+    std::unique_ptr<sd_journal, decltype(&sd_journal_close)> j(raw, &sd_journal_close);
+    const std::string by_unit = "_SYSTEMD_UNIT=" + unit, about_unit = "UNIT=" + unit;
+    if (sd_journal_add_match(j.get(), by_unit.data(), by_unit.size()) < 0 ||
+        sd_journal_add_disjunction(j.get()) < 0 || sd_journal_add_match(j.get(), "_PID=1", 0) < 0 ||
+        sd_journal_add_match(j.get(), about_unit.data(), about_unit.size()) < 0)
         return {};
+    if (sd_journal_seek_tail(j.get()) < 0) return {};
+    std::vector<std::string> tail;
+    for (int n = 0; n < lines && sd_journal_previous(j.get()) > 0; ++n) {
+        const void* data = nullptr;
+        std::size_t size = 0;
+        if (sd_journal_get_data(j.get(), "MESSAGE", &data, &size) < 0) continue;
+        std::string_view field(static_cast<const char*>(data), size);
+        field.remove_prefix(std::min(field.size(), std::string_view("MESSAGE=").size()));
+        tail.emplace_back(field);
     }
+    std::reverse(tail.begin(), tail.end());
+    std::string out;
+    for (const auto& l : tail) {
+        if (!out.empty()) out += '\n';
+        out += l;
+    }
+    return out;
 }
 
 }  // namespace aplspawn::fleet::systemd

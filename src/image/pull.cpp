@@ -41,7 +41,7 @@ void check_space(const Store& store, std::uint64_t remaining, std::uint64_t size
     std::uint64_t margin = space_margin(size);
     if (free >= remaining + margin) return;
     throw Error(fmt::format(
-        "not enough space in {} for image {}: {} free, the download needs {} ({} plus a margin of {})",
+        "no space in {} for image {}: {} free, the download needs {} ({} plus a margin of {})",
         store.dir().string(), store.name(), mebibytes(free), mebibytes(remaining + margin),
         mebibytes(remaining), mebibytes(margin)));
 }

@@ -1,63 +1,76 @@
 #include "aplspawn/image/url.hpp"
-#include "aplspawn/text.hpp"
+
+#include "aplspawn/error.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <memory>
 
 namespace aplspawn::image {
 namespace {
 
-// The URL without query and fragment.
-std::string_view strip_query(std::string_view url) {
-    auto scheme_end = url.find("://");
-    std::size_t from = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-    auto q = url.find_first_of("?#", from);
-    return q == std::string_view::npos ? url : url.substr(0, q);
+// libcurl's URL API (curl_url): the URL parsed by the library that fetches it, so what aplspawn
+// derives from a URL is what libcurl will request.
+struct UrlCleanup {
+    void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+struct CurlFree {
+    void operator()(char* s) const { curl_free(s); }
+};
+using Url = std::unique_ptr<CURLU, UrlCleanup>;
+using CurlString = std::unique_ptr<char, CurlFree>;
+
+// nullptr when libcurl does not take it as a URL.
+Url parse(std::string_view text, unsigned flags = 0) {
+    Url u(curl_url());
+    if (!u) throw Error("libcurl: cannot create a URL handle (out of memory?)");
+    std::string s(text);
+    if (curl_url_set(u.get(), CURLUPART_URL, s.c_str(), flags | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        return nullptr;
+    return u;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+Url parse_or_throw(std::string_view text) {
+    Url u = parse(text);
+    if (!u) throw Error(fmt::format("{}: not a URL libcurl can use", text));
+    return u;
+}
+
+std::string part(const Url& u, CURLUPart which, unsigned flags = 0) {
+    char* out = nullptr;
+    if (curl_url_get(u.get(), which, &out, flags) != CURLUE_OK) return "";
+    CurlString owned(out);
+    return owned ? std::string(owned.get()) : std::string();
 }
 
 }  // namespace
 
 std::string url_scheme(std::string_view url) {
-    auto end = url.find("://");
-    if (end == std::string_view::npos) return "";
-    return text::ascii_lower(url.substr(0, end));
+    Url u = parse(url);
+    return u ? part(u, CURLUPART_SCHEME) : std::string();  // libcurl gives it in lower case
 }
 
 std::string percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out += static_cast<char>(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-        }
-        out += s[i];
-    }
-    return out;
+    int n = 0;
+    CurlString out(curl_easy_unescape(nullptr, s.data(), static_cast<int>(s.size()), &n));
+    if (!out) throw Error("libcurl: out of memory");
+    return std::string(out.get(), static_cast<std::size_t>(n));
 }
 
 std::string url_file_name(std::string_view url) {
-    std::string_view u = strip_query(url);
-    auto scheme_end = u.find("://");
-    std::string_view path = scheme_end == std::string_view::npos ? u : u.substr(scheme_end + 3);
-    return percent_decode(path.substr(path.find_last_of('/') + 1));
+    Url u = parse_or_throw(url);
+    std::string path = part(u, CURLUPART_PATH);  // still encoded: an encoded '/' stays in its segment
+    return percent_decode(std::string_view(path).substr(path.find_last_of('/') + 1));
 }
 
 std::string sibling_url(std::string_view url, std::string_view name) {
-    std::string_view u = strip_query(url);
-    auto scheme_end = u.find("://");
-    std::size_t min = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-    auto slash = u.find_last_of('/');
-    if (slash == std::string_view::npos || slash < min) return std::string(u) + "/" + std::string(name);
-    return std::string(u.substr(0, slash + 1)) + std::string(name);
+    Url u = parse_or_throw(url);
+    // A relative reference resolved against the URL (RFC 3986): same directory, no query.
+    std::string rel(name);
+    if (curl_url_set(u.get(), CURLUPART_URL, rel.c_str(), CURLU_URLENCODE) != CURLUE_OK)
+        throw Error(fmt::format("{}: cannot resolve {} beside it", url, name));
+    return part(u, CURLUPART_URL);
 }
 
 std::string file_url(std::string_view path) {
@@ -76,15 +89,8 @@ std::string file_url(std::string_view path) {
 }
 
 std::string file_url_path(std::string_view url) {
-    std::string_view u = strip_query(url);
-    auto scheme_end = u.find("://");
-    std::string_view rest = scheme_end == std::string_view::npos ? u : u.substr(scheme_end + 3);
-    // file://HOST/path: only an empty host or "localhost" names this machine.
-    if (!rest.starts_with('/')) {
-        auto slash = rest.find('/');
-        rest = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    }
-    return percent_decode(rest);
+    Url u = parse_or_throw(url);
+    return part(u, CURLUPART_PATH, CURLU_URLDECODE);
 }
 
 }  // namespace aplspawn::image

@@ -77,7 +77,7 @@ std::optional<NetRecord> load_record(const std::filesystem::path& file) {
 }
 
 void save_record(const std::filesystem::path& file, const NetRecord& record) {
-    sys::ensure_dir(file.parent_path(), 0755);
+    sys::ensure_dir(file.parent_path(), 0700);  // the state directory: private
     sys::write_file_atomic(file, record.to_json(), 0644);
 }
 

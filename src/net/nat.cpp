@@ -1,5 +1,4 @@
 #include "aplspawn/net/nat.hpp"
-#include "aplspawn/text.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -50,33 +49,54 @@ std::string render_table(const NatSpec& spec) {
         spec.table, kForwardChain, spec.bridge, kPostroutingChain, spec.subnet.str());
 }
 
-std::map<std::string, std::vector<std::string>> parse_listing(std::string_view listing) {
-    std::map<std::string, std::vector<std::string>> chains;
-    int depth = 0;
-    std::string current;  // chain being read at depth 2; "" for anything else
-    while (!listing.empty()) {
-        auto nl = listing.find('\n');
-        std::string_view line = text::trim_blanks(listing.substr(0, nl));
-        listing.remove_prefix(nl == std::string_view::npos ? listing.size() : nl + 1);
-        if (line.empty()) continue;
-        if (line == "}") {
-            if (--depth <= 1) current.clear();
-            continue;
-        }
-        const bool opens = line.back() == '{';
-        if (depth == 0) {
-            // "table ip NAME {"
-        } else if (depth == 1 && opens && line.starts_with("chain ")) {
-            current = std::string(text::trim_blanks(line.substr(6, line.size() - 7)));
-            chains[current];
-        } else if (depth == 1) {
-            chains[""].emplace_back(line);  // a set, map, flowtable, comment...: not ours
-        } else {
-            chains[current].emplace_back(line);
-        }
-        if (opens) ++depth;
-    }
-    return chains;
+namespace {
+
+json meta_match(const char* op, const char* key, const std::string& value) {
+    return {{"match", {{"op", op}, {"left", {{"meta", {{"key", key}}}}}, {"right", value}}}};
+}
+
+json rule(const NatSpec& spec, std::string_view chain, json expr) {
+    return {{"rule", {{"family", "ip"}, {"table", spec.table}, {"chain", chain}, {"expr", std::move(expr)}}}};
+}
+
+// An object of the listing without its handle (which the kernel assigns).
+json without_handle(json object) {
+    for (auto& [kind, body] : object.items())
+        if (body.is_object()) body.erase("handle");
+    return object;
+}
+
+}  // namespace
+
+json wanted_objects(const NatSpec& spec) {
+    check_name("nftables table", spec.table);
+    check_name("bridge", spec.bridge);
+    const std::string network = spec.subnet.network.str();
+    json saddr = spec.subnet.prefix == 32
+                     ? json(network)
+                     : json{{"prefix", {{"addr", network}, {"len", spec.subnet.prefix}}}};
+    auto chain = [&](std::string_view name, const char* type, const char* hook, int prio) {
+        return json{{"chain", {{"family", "ip"}, {"table", spec.table}, {"name", name}, {"type", type},
+                               {"hook", hook}, {"prio", prio}, {"policy", "accept"}}}};
+    };
+    json accept = {{"accept", nullptr}};
+    return json::array({
+        {{"table", {{"family", "ip"}, {"name", spec.table}}}},
+        chain(kForwardChain, "filter", "forward", 0),   // priority filter
+        chain(kPostroutingChain, "nat", "postrouting", 100),  // priority srcnat
+        rule(spec, kForwardChain, json::array({meta_match("==", "iifname", spec.bridge), accept})),
+        rule(spec, kForwardChain,
+             json::array({meta_match("==", "oifname", spec.bridge),
+                          {{"match", {{"op", "in"}, {"left", {{"ct", {{"key", "state"}}}}},
+                                      {"right", json::array({"established", "related"})}}}},
+                          accept})),
+        rule(spec, kPostroutingChain,
+             json::array({{{"match", {{"op", "=="},
+                                      {"left", {{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}}},
+                                      {"right", saddr}}}},
+                          meta_match("!=", "oifname", spec.bridge),
+                          {{"masquerade", nullptr}}})),
+    });
 }
 
 std::string NatState::problem(const NatSpec& spec) const {
@@ -89,26 +109,48 @@ std::string NatState::problem(const NatSpec& spec) const {
     return fmt::format("table ip {}: {}", spec.table, fmt::join(wrong, "; "));
 }
 
-NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> listing) {
+NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> json_listing) {
     NatState st;
-    if (!listing) return st;
+    if (!json_listing) return st;
+    json doc = json::parse(*json_listing, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("nftables") || !doc["nftables"].is_array())
+        throw Error(fmt::format("nftables table ip {}: the listing is not nft's JSON", spec.table));
     st.table_exists = true;
-    auto want = parse_listing(render_table(spec));
-    auto have = parse_listing(*listing);
+    // The listing's objects by what they belong to: the table, a chain (its own object), or a
+    // chain's rules in order; anything else (sets, maps, other chains) is extra.
+    json have_chain = json::object(), have_rules = json::object();
+    for (const json& item : doc["nftables"]) {
+        if (item.contains("metainfo") || item.contains("table")) continue;
+        json o = without_handle(item);
+        if (o.contains("chain")) {
+            std::string name = o["chain"].value("name", "");
+            if (name == kForwardChain || name == kPostroutingChain) have_chain[name] = o;
+            else st.extra = true;
+        } else if (o.contains("rule")) {
+            std::string chain = o["rule"].value("chain", "");
+            if (chain == kForwardChain || chain == kPostroutingChain) have_rules[chain].push_back(o);
+        } else {
+            st.extra = true;
+        }
+    }
+    json want_chain = json::object(), want_rules = json::object();
+    for (const json& o : wanted_objects(spec)) {
+        if (o.contains("chain")) want_chain[o["chain"]["name"].get<std::string>()] = o;
+        else if (o.contains("rule")) want_rules[o["rule"]["chain"].get<std::string>()].push_back(o);
+    }
     auto same = [&](std::string_view chain) {
-        auto h = have.find(std::string(chain));
-        return h != have.end() && h->second == want.at(std::string(chain));
+        std::string c(chain);
+        return have_chain.contains(c) && have_chain[c] == want_chain[c] &&
+               have_rules.value(c, json::array()) == want_rules[c];
     };
     st.forward_ok = same(kForwardChain);
     st.postrouting_ok = same(kPostroutingChain);
-    for (const auto& [name, lines] : have)
-        if (name != kForwardChain && name != kPostroutingChain) st.extra = true;
     return st;
 }
 
 std::optional<std::string> list_table(Nftables& nft, std::string_view table) {
     check_name("nftables table", table);
-    auto r = nft.run(fmt::format("list table ip {}", table));
+    auto r = nft.run_json(fmt::format("list table ip {}", table));
     if (r.ok()) return r.out;
     if (table_missing(r)) return std::nullopt;
     throw Error(fmt::format("list nftables table ip {}: {}", table, r.first_error_line()));

@@ -17,17 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool has_option(const std::string& options, std::string_view want) {
-    std::string_view s(options);
-    while (!s.empty()) {
-        auto comma = s.find(',');
-        if (s.substr(0, comma) == want) return true;
-        if (comma == std::string_view::npos) break;
-        s.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
 // rmdir of a cgroup tree, children first. true when `dir` is gone.
 bool remove_tree(const fs::path& dir) {
     std::error_code ec;
@@ -65,7 +54,7 @@ std::vector<fs::path> systemd_cgroup_mounts() {
     for (const auto& m : mounts) {
         if (m.root != "/") continue;  // a bind of a sub-cgroup, not a hierarchy's root
         bool unified = m.fstype == "cgroup2";
-        bool named = m.fstype == "cgroup" && has_option(m.super_options, "name=systemd");
+        bool named = m.fstype == "cgroup" && m.has_super_option("name=systemd");
         if (!unified && !named) continue;
         fs::path p = m.mount_point;
         bool seen = false;

@@ -24,10 +24,16 @@ void write_file_atomic(const fs::path& path, std::string_view content, mode_t mo
     std::random_device rd;
     fs::path tmp = dir / fmt::format(".{}.tmp{:08x}", path.filename().string(), rd());
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (!fd) throw_errno(fmt::format("create {}", tmp.string()));
+    if (!fd) {
+        int err = errno;
+        if (is_no_space(err)) throw no_space_error(fmt::format("write {}", path.string()), dir, err);
+        throw_errno(fmt::format("create {}", tmp.string()), err);
+    }
+    // On any failure the temporary file goes: no half-written file is left, under either name.
     auto fail = [&](std::string_view what) {
         int err = errno;
         ::unlink(tmp.c_str());
+        if (is_no_space(err)) throw no_space_error(fmt::format("{} {}", what, path.string()), dir, err);
         throw_errno(fmt::format("{} {}", what, path.string()), err);
     };
     if (::fchmod(fd.get(), mode) < 0) fail("chmod");
@@ -84,6 +90,55 @@ Change ensure_dir(const fs::path& path, mode_t mode) {
     if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
         throw_errno(fmt::format("create directory {}", path.string()));
     return Change::changed;
+}
+
+std::optional<mode_t> ensure_dir_restricted(const fs::path& path, mode_t mode) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) {
+        if (errno != ENOENT) throw_errno(fmt::format("stat {}", path.string()));
+        if (path.has_parent_path() && path.parent_path() != path) ensure_dir(path.parent_path(), 0755);
+        if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
+            throw_errno(fmt::format("create directory {}", path.string()));
+        if (::stat(path.c_str(), &st) < 0) throw_errno(fmt::format("stat {}", path.string()));
+        // mkdir's mode went through the umask: make it exactly `mode`'s bits at most.
+        if ((st.st_mode & 07777 & ~mode) == 0) return std::nullopt;
+        if (::chmod(path.c_str(), st.st_mode & 07777 & mode) < 0)
+            throw_errno(fmt::format("chmod {}", path.string()));
+        return std::nullopt;
+    }
+    if (!S_ISDIR(st.st_mode))
+        throw Error::from_errno(fmt::format("create directory {}", path.string()), ENOTDIR);
+    const mode_t was = st.st_mode & 07777;
+    if ((was & ~mode) == 0) return std::nullopt;
+    if (::chmod(path.c_str(), was & mode) < 0)
+        throw_errno(fmt::format("restrict {} to mode {:04o}", path.string(), was & mode));
+    return was;
+}
+
+bool is_no_space(int err) { return err == ENOSPC || err == EDQUOT; }
+
+namespace {
+
+std::string no_space_text(const fs::path& dir) {
+    std::string free;
+    try {
+        free = fmt::format(", {} bytes free", free_space(dir));
+    } catch (const Error&) {
+    }
+    return fmt::format("no space left on the filesystem of {}{}: free space there and run the "
+                       "command again",
+                       dir.string(), free);
+}
+
+}  // namespace
+
+Error no_space_error(std::string_view context, const fs::path& dir, int err) {
+    return Error(fmt::format("{}: {}", context, no_space_text(dir)), Exit::failed, err);
+}
+
+Error with_no_space_hint(Error e, const fs::path& dir) {
+    if (!is_no_space(e.sys_errno())) return e;
+    return Error(fmt::format("{} ({})", e.message(), no_space_text(dir)), e.exit_code(), e.sys_errno());
 }
 
 std::uint64_t free_space(const fs::path& path) {

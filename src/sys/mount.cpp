@@ -4,15 +4,19 @@
 #include "aplspawn/sys/fs.hpp"
 
 #include <dirent.h>
+#include <libmount/libmount.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -21,29 +25,46 @@
 namespace aplspawn::sys {
 namespace {
 
-bool is_octal(char c) { return c >= '0' && c <= '7'; }
+struct TableUnref {
+    void operator()(libmnt_table* t) const { mnt_unref_table(t); }
+};
+struct IterFree {
+    void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
+};
+struct FileClose {
+    void operator()(FILE* f) const { std::fclose(f); }
+};
+using Table = std::unique_ptr<libmnt_table, TableUnref>;
 
-// Splits at single spaces (mountinfo fields never contain unescaped spaces).
-std::vector<std::string_view> split_fields(std::string_view line) {
-    std::vector<std::string_view> out;
-    while (!line.empty()) {
-        auto sp = line.find(' ');
-        out.push_back(line.substr(0, sp));
-        if (sp == std::string_view::npos) break;
-        line.remove_prefix(sp + 1);
-    }
-    return out;
+std::string text_of(const char* s) { return s ? std::string(s) : std::string(); }
+
+Table new_table() {
+    Table t(mnt_new_table());
+    if (!t) throw Error("libmount: cannot create a mount table (out of memory?)");
+    return t;
 }
 
-bool parse_int(std::string_view s, int& v) {
-    if (s.empty()) return false;
-    int r = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        r = r * 10 + (c - '0');
+std::vector<MountInfo> entries(libmnt_table* table) {
+    std::unique_ptr<libmnt_iter, IterFree> it(mnt_new_iter(MNT_ITER_FORWARD));
+    if (!it) throw Error("libmount: cannot create an iterator (out of memory?)");
+    std::vector<MountInfo> out;
+    libmnt_fs* f = nullptr;
+    while (mnt_table_next_fs(table, it.get(), &f) == 0) {
+        MountInfo m;
+        m.id = mnt_fs_get_id(f);
+        m.parent_id = mnt_fs_get_parent_id(f);
+        dev_t dev = mnt_fs_get_devno(f);
+        m.major = ::major(dev);
+        m.minor = ::minor(dev);
+        m.root = text_of(mnt_fs_get_root(f));
+        m.mount_point = text_of(mnt_fs_get_target(f));
+        m.mount_options = text_of(mnt_fs_get_vfs_options(f));
+        m.fstype = text_of(mnt_fs_get_fstype(f));
+        m.source = text_of(mnt_fs_get_source(f));
+        m.super_options = text_of(mnt_fs_get_fs_options(f));
+        out.push_back(std::move(m));
     }
-    v = r;
-    return true;
+    return out;
 }
 
 }  // namespace
@@ -59,69 +80,38 @@ bool MountInfo::read_only() const {
     return false;
 }
 
-std::string unescape_octal(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && is_octal(s[i + 1]) && is_octal(s[i + 2]) && is_octal(s[i + 3])) {
-            out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-            i += 3;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
+bool MountInfo::has_super_option(std::string_view item) const {
+    std::string hay = "," + super_options + ",";
+    std::string needle = fmt::format(",{},", item);
+    return hay.find(needle) != std::string::npos;
 }
 
-std::vector<std::pair<std::string, std::string>> split_super_options(std::string_view options) {
-    std::vector<std::pair<std::string, std::string>> out;
-    while (!options.empty()) {
-        auto c = options.find(',');
-        std::string_view item = options.substr(0, c);
-        auto eq = item.find('=');
-        if (eq == std::string_view::npos)
-            out.emplace_back(unescape_octal(item), "");
-        else
-            out.emplace_back(unescape_octal(item.substr(0, eq)), unescape_octal(item.substr(eq + 1)));
-        if (c == std::string_view::npos) break;
-        options.remove_prefix(c + 1);
-    }
-    return out;
+std::optional<std::string> MountInfo::super_option(std::string_view key) const {
+    std::string hay = "," + super_options;
+    std::string needle = fmt::format(",{}=", key);
+    auto at = hay.find(needle);
+    if (at == std::string::npos) return std::nullopt;
+    auto from = at + needle.size();
+    return hay.substr(from, hay.find(',', from) - from);
 }
 
 std::vector<MountInfo> parse_mountinfo(std::string_view text) {
-    std::vector<MountInfo> out;
-    while (!text.empty()) {
-        auto nl = text.find('\n');
-        std::string_view line = text.substr(0, nl);
-        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-        // id parent major:minor root mount_point options [optional...] - fstype source super
-        auto f = split_fields(line);
-        if (f.size() < 10) continue;
-        MountInfo m;
-        if (!parse_int(f[0], m.id) || !parse_int(f[1], m.parent_id)) continue;
-        auto colon = f[2].find(':');
-        int maj = 0, min = 0;
-        if (colon == std::string_view::npos || !parse_int(f[2].substr(0, colon), maj) ||
-            !parse_int(f[2].substr(colon + 1), min))
-            continue;
-        m.major = static_cast<unsigned>(maj);
-        m.minor = static_cast<unsigned>(min);
-        m.root = unescape_octal(f[3]);
-        m.mount_point = unescape_octal(f[4]);
-        m.mount_options = std::string(f[5]);
-        size_t sep = 6;
-        while (sep < f.size() && f[sep] != "-") ++sep;
-        if (sep + 3 > f.size()) continue;
-        m.fstype = unescape_octal(f[sep + 1]);
-        m.source = unescape_octal(f[sep + 2]);
-        if (sep + 3 < f.size()) m.super_options = std::string(f[sep + 3]);
-        out.push_back(std::move(m));
-    }
-    return out;
+    if (text.empty()) return {};
+    std::string copy(text);
+    std::unique_ptr<FILE, FileClose> f(::fmemopen(copy.data(), copy.size(), "r"));
+    if (!f) throw_errno("libmount: open mountinfo text");
+    Table t = new_table();
+    if (int r = mnt_table_parse_stream(t.get(), f.get(), "mountinfo"); r < 0)
+        throw Error::from_errno("libmount: parse mountinfo", -r);
+    return entries(t.get());
 }
 
-std::vector<MountInfo> read_mountinfo() { return parse_mountinfo(read_file("/proc/self/mountinfo")); }
+std::vector<MountInfo> read_mountinfo() {
+    Table t = new_table();
+    if (int r = mnt_table_parse_file(t.get(), "/proc/self/mountinfo"); r < 0)
+        throw Error::from_errno("read /proc/self/mountinfo (libmount)", -r);
+    return entries(t.get());
+}
 
 std::optional<MountInfo> find_mount(const std::vector<MountInfo>& mounts,
                                     const fs::path& mount_point) {

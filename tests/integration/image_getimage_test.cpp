@@ -534,7 +534,7 @@ TEST_CASE("getimage: a store too small for the image is refused before downloadi
     auto r = env.getimage();
     INFO(r.err);
     CHECK(r.exit_code == 1);
-    CHECK(r.err.find("‣ [ FAIL ] Executing prechecks for image download: not enough space in " + env.store().string() +
+    CHECK(r.err.find("‣ [ FAIL ] Executing prechecks for image download: no space in " + env.store().string() +
                      " for image " + kName + ": 20M free, the download needs 24M (8M plus a margin of 16M)") !=
           std::string::npos);
     CHECK(http.requests("GET", "/" + kName).empty());

@@ -184,6 +184,8 @@ TEST_CASE("inside a systemd host: a failed start names the unit and leaves no fa
         CHECK_THAT(e.message(), Contains("start container broken1"));
         CHECK_THAT(e.message(), Contains("aplspawn-broken1.service"));
         CHECK_THAT(e.message(), Contains("journalctl -u aplspawn-broken1.service"));
+        // The unit's journal, read through sd-journal: nspawn named the missing directory.
+        CHECK_THAT(e.message(), Contains("no-such-root"));
     }
     CHECK(unit_property("aplspawn-broken1.service", "LoadState") == "not-found");
     CHECK_THAT(machines(), !Contains("broken1"));

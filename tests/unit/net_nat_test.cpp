@@ -1,4 +1,4 @@
-// The NAT table's text, how a live listing is compared with it, and how a host firewall that
+// The NAT table's text, how its JSON listing is compared with the wanted objects, and how a host firewall that
 // drops forwarded traffic is recognised in `nft -j list ruleset` output. Pure logic.
 #include "aplspawn/net/nat.hpp"
 
@@ -42,21 +42,44 @@ TEST_CASE("names that could break out of nft's syntax are refused", "[net][nat]"
     CHECK_THROWS_WITH(render_table(s), Catch::Contains("nftables table"));
 }
 
-TEST_CASE("parse_listing cuts a table into chains", "[net][nat]") {
-    auto chains = parse_listing(kLiveListing);
-    REQUIRE(chains.size() == 2);
-    CHECK(chains["forward"] == std::vector<std::string>{
-                                   "type filter hook forward priority filter; policy accept;",
-                                   "iifname \"nspawnd0\" accept",
-                                   "oifname \"nspawnd0\" ct state established,related accept"});
-    CHECK(chains["postrouting"].size() == 2);
+namespace {
+
+// What nft 1.0.6 listed as JSON for the table netup writes (`nft -j list table ip
+// aplspawn_NSPAWN`), captured from a live run.
+constexpr const char* kLiveJson = R"({"nftables": [
+ {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+ {"table": {"family": "ip", "name": "aplspawn_NSPAWN", "handle": 1}},
+ {"chain": {"family": "ip", "table": "aplspawn_NSPAWN", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
+ {"chain": {"family": "ip", "table": "aplspawn_NSPAWN", "name": "postrouting", "handle": 2, "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "nspawnd0"}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 4, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "nspawnd0"}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "postrouting", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.10.12.0", "len": 26}}}}, {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "nspawnd0"}}, {"masquerade": null}]}}
+]})";
+
+NatState compare(const nlohmann::json& doc) { return compare_listing(spec(), std::string_view(doc.dump())); }
+
+nlohmann::json live() { return nlohmann::json::parse(kLiveJson); }
+
+// The index in the listing of the object `kind` whose `key` is `value`.
+std::size_t find(const nlohmann::json& doc, const char* kind, const char* key, const char* value) {
+    const auto& items = doc["nftables"];
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (items[i].contains(kind) && items[i][kind].value(key, "") == value) return i;
+    FAIL("no " << kind << " with " << key << " " << value);
+    return 0;
 }
 
-TEST_CASE("a listing as wanted is complete, whitespace does not matter", "[net][nat]") {
-    CHECK(compare_listing(spec(), std::string_view(kLiveListing)).complete());
-    std::string spaced = kLiveListing;
-    for (auto pos = spaced.find('\t'); pos != std::string::npos; pos = spaced.find('\t')) spaced.replace(pos, 1, "    ");
-    CHECK(compare_listing(spec(), std::string_view(spaced)).complete());
+}  // namespace
+
+TEST_CASE("the JSON listing of the table netup writes is complete, whatever its handles", "[net][nat]") {
+    CHECK(compare_listing(spec(), std::string_view(kLiveJson)).complete());
+    auto doc = live();
+    for (auto& item : doc["nftables"])
+        for (auto& [kind, body] : item.items())
+            if (body.contains("handle")) body["handle"] = 99;
+    CHECK(compare(doc).complete());
+    // Keys in another order are the same object.
+    CHECK(compare(nlohmann::json::parse(nlohmann::ordered_json::parse(kLiveJson).dump())).complete());
 }
 
 TEST_CASE("a missing table, a changed rule, a missing chain and extra objects are each seen", "[net][nat]") {
@@ -67,38 +90,61 @@ TEST_CASE("a missing table, a changed rule, a missing chain and extra objects ar
         CHECK(st.problem(spec()) == "table ip aplspawn_NSPAWN is missing");
     }
     SECTION("a rule differs: only that chain is wrong") {
-        std::string l = kLiveListing;
-        l.replace(l.find("10.10.12.0/26"), 13, "10.10.13.0/26");
-        NatState st = compare_listing(spec(), std::string_view(l));
+        auto doc = live();
+        auto i = find(doc, "rule", "chain", "postrouting");
+        doc["nftables"][i]["rule"]["expr"][0]["match"]["right"]["prefix"]["addr"] = "10.10.13.0";
+        NatState st = compare(doc);
         CHECK(st.table_exists);
         CHECK(st.forward_ok);
         CHECK_FALSE(st.postrouting_ok);
         CHECK_THAT(st.problem(spec()), Catch::Contains("chain postrouting"));
     }
     SECTION("a rule was added by hand") {
-        std::string l = kLiveListing;
-        l.insert(l.find("\t}\n"), "\t\tip daddr 1.2.3.4 drop\n");
-        NatState st = compare_listing(spec(), std::string_view(l));
+        auto doc = live();
+        doc["nftables"].push_back(nlohmann::json::parse(
+            R"({"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 9, "expr": [{"drop": null}]}})"));
+        NatState st = compare(doc);
         CHECK_FALSE(st.forward_ok);
         CHECK(st.postrouting_ok);
     }
+    SECTION("the chain's policy was changed") {
+        auto doc = live();
+        doc["nftables"][find(doc, "chain", "name", "forward")]["chain"]["policy"] = "drop";
+        NatState st = compare(doc);
+        CHECK_FALSE(st.forward_ok);
+        CHECK(st.postrouting_ok);
+    }
+    SECTION("a rule carries a comment") {
+        auto doc = live();
+        doc["nftables"][find(doc, "rule", "chain", "forward")]["rule"]["comment"] = "x";
+        CHECK_FALSE(compare(doc).forward_ok);
+    }
     SECTION("a chain is missing") {
-        std::string l = "table ip aplspawn_NSPAWN {\n\tchain forward {\n"
-                        "\t\ttype filter hook forward priority filter; policy accept;\n"
-                        "\t\tiifname \"nspawnd0\" accept\n"
-                        "\t\toifname \"nspawnd0\" ct state established,related accept\n\t}\n}\n";
-        NatState st = compare_listing(spec(), std::string_view(l));
+        auto doc = live();
+        auto& items = doc["nftables"];
+        for (std::size_t i = items.size(); i-- > 0;)
+            if ((items[i].contains("chain") && items[i]["chain"]["name"] == "postrouting") ||
+                (items[i].contains("rule") && items[i]["rule"]["chain"] == "postrouting"))
+                items.erase(i);
+        NatState st = compare(doc);
         CHECK(st.forward_ok);
         CHECK_FALSE(st.postrouting_ok);
     }
     SECTION("a set and another chain are extra") {
-        std::string l = kLiveListing;
-        l.insert(l.rfind('}'), "\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n\n\tchain other {\n\t}\n");
-        NatState st = compare_listing(spec(), std::string_view(l));
+        auto doc = live();
+        doc["nftables"].push_back(nlohmann::json::parse(
+            R"({"set": {"family": "ip", "name": "blocked", "table": "aplspawn_NSPAWN", "type": "ipv4_addr", "handle": 7}})"));
+        doc["nftables"].push_back(nlohmann::json::parse(
+            R"({"chain": {"family": "ip", "table": "aplspawn_NSPAWN", "name": "other", "handle": 8}})"));
+        NatState st = compare(doc);
         CHECK(st.forward_ok);
         CHECK(st.postrouting_ok);
         CHECK(st.extra);
         CHECK_FALSE(st.complete());
+    }
+    SECTION("text that is not nft's JSON is an error, not a verdict") {
+        CHECK_THROWS_WITH(compare_listing(spec(), std::string_view("table ip aplspawn_NSPAWN {\n}\n")),
+                          Catch::Contains("not nft's JSON"));
     }
 }
 

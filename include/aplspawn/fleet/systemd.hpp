@@ -85,8 +85,8 @@ private:
     sys::Bus bus_;
 };
 
-// The last `lines` lines of a unit's journal (what nspawn and the container's console printed),
-// "" when journalctl has nothing or is missing.
+// The last `lines` lines of a unit's journal (what nspawn and the container's console printed,
+// and what systemd logged about the unit), read through sd-journal; "" when there is none.
 std::string journal_tail(const std::string& unit, int lines);
 
 }  // namespace aplspawn::fleet::systemd

@@ -14,13 +14,17 @@
 //   	}
 //   }
 //
-// The text is written exactly as `nft list table` prints it, so the live table can be compared
-// with it line by line: a table already as wanted is left alone (byte-identical ruleset).
+// It is written as that text (nft's input language), and read back as nft's JSON
+// (`nft -j list table`, the stable machine interface; the text listing is not one): every chain
+// and rule is compared as structure with wanted_objects(), so a table already as wanted is left
+// alone.
 #pragma once
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/ipv4.hpp"
 #include "aplspawn/net/nftables.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <optional>
@@ -42,9 +46,9 @@ inline constexpr std::string_view kPostroutingChain = "postrouting";
 // The wanted table, as `nft list table ip TABLE` prints it.
 std::string render_table(const NatSpec& spec);
 
-// A listing of one table cut into its chains (name -> lines, trimmed, empty lines dropped);
-// anything else in the table (sets, maps, flowtables...) is listed under "" as extra.
-std::map<std::string, std::vector<std::string>> parse_listing(std::string_view listing);
+// The wanted table as the objects `nft -j list table ip TABLE` lists (without their handles):
+// the table, chain forward, chain postrouting, then each chain's rules in order.
+nlohmann::json wanted_objects(const NatSpec& spec);
 
 // How the live table compares with the wanted one.
 struct NatState {
@@ -57,10 +61,11 @@ struct NatState {
     std::string problem(const NatSpec& spec) const;
 };
 
-// Pure: compares a listing (nullopt: the table does not exist) with the wanted table.
-NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> listing);
+// Pure: compares a JSON listing (nullopt: the table does not exist) with the wanted table.
+// Throws Error when the text is not nft's JSON.
+NatState compare_listing(const NatSpec& spec, std::optional<std::string_view> json_listing);
 
-// The listing of `table ip NAME`, or nullopt when there is no such table.
+// The JSON listing of `table ip NAME`, or nullopt when there is no such table.
 std::optional<std::string> list_table(Nftables& nft, std::string_view table);
 
 NatState inspect_nat(Nftables& nft, const NatSpec& spec);

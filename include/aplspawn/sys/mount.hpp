@@ -1,6 +1,6 @@
 // Mounts: mount(2)/umount2(2) with errors that name the mount, a guard that unmounts when it
-// leaves scope, and /proc/self/mountinfo parsed into plain values (plan, then apply: read what
-// is mounted before acting). Knows nothing about containers.
+// leaves scope, and /proc/self/mountinfo read through libmount (util-linux) into plain values
+// (plan, then apply: read what is mounted before acting). Knows nothing about containers.
 #pragma once
 
 #include "aplspawn/error.hpp"
@@ -19,7 +19,8 @@ namespace aplspawn::sys {
 
 namespace fs = std::filesystem;
 
-// One line of /proc/PID/mountinfo (proc(5)), octal escapes (\040) decoded.
+// One line of /proc/PID/mountinfo (proc(5)) as libmount parsed it: every field with the
+// kernel's octal escapes (\040) decoded.
 struct MountInfo {
     int id = 0;
     int parent_id = 0;
@@ -29,24 +30,23 @@ struct MountInfo {
     std::string mount_options;      // per-mount: "ro,nosuid,relatime"
     std::string fstype;             // "overlay", "squashfs", ...
     std::string source;             // "/dev/loop3", "overlay", ...
-    std::string super_options;      // per-superblock: "lowerdir=...,upperdir=..." (still escaped
-                                    // as the filesystem printed them; see split_super_options)
+    std::string super_options;      // per-superblock: "rw,lowerdir=...,upperdir=..." (decoded:
+                                    // a comma inside a value is a comma, see has_super_option)
 
     bool read_only() const;  // "ro" among mount_options
+    // Whether `item` ("upperdir=/x/a,b", a flag such as "name=systemd", or a run of options
+    // "lowerdir=L,upperdir=U") is among the super options as a whole: bounded by commas or the
+    // ends. Decoded, a value holding a comma is only told apart from a shorter one by the option
+    // after it: match a run of options where that matters.
+    bool has_super_option(std::string_view item) const;
+    // The value of `key=` up to the next comma (for messages: a value with a comma is cut).
+    std::optional<std::string> super_option(std::string_view key) const;
 };
 
-// Parses mountinfo text. Lines that do not parse are skipped.
+// Parses mountinfo text (libmount). Lines that do not parse are skipped.
 std::vector<MountInfo> parse_mountinfo(std::string_view text);
-// Reads /proc/self/mountinfo.
+// Reads /proc/self/mountinfo (libmount).
 std::vector<MountInfo> read_mountinfo();
-
-// Decodes mountinfo's octal escapes ("\040" -> ' ').
-std::string unescape_octal(std::string_view s);
-
-// Splits super options at unescaped commas into key/value pairs, decoding octal escapes in
-// values (overlayfs prints its directories with seq_show_option: ',', '=', blanks and '\' as
-// octal escapes).
-std::vector<std::pair<std::string, std::string>> split_super_options(std::string_view options);
 
 // The topmost mount whose mount point is exactly `mount_point` (compared as given: pass a
 // canonical path), if any. Stacked mounts: the last one listed is the visible one.
