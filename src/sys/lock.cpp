@@ -14,7 +14,7 @@
 namespace aplspawn::sys {
 
 DirLock DirLock::acquire(const std::filesystem::path& dir, std::string_view operation) {
-    ensure_dir(dir, 0755);
+    ensure_dir(dir, 0700);  // a missing directory of the tool's own: only root enters it
     auto path = dir / "lock";
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) throw_errno(fmt::format("open lock {}", path.string()));

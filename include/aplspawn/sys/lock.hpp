@@ -19,7 +19,7 @@ public:
     static std::optional<std::string> holder(const std::filesystem::path& dir);
 
     // Takes the lock or throws Error "fleet state DIR is locked by aplspawn spawn (pid N)".
-    // The directory is created if missing.
+    // The directory is created (0700) if missing.
     static DirLock acquire(const std::filesystem::path& dir, std::string_view operation);
 
     DirLock(DirLock&&) = default;
