@@ -80,6 +80,17 @@ TEST_CASE("image URLs: scheme, published name, SHA256SUMS beside it, file paths"
     CHECK(percent_decode("%zz%41") == "%zzA");
 }
 
+TEST_CASE("image URLs are parsed by libcurl: what it would refuse to fetch is refused here", "[image]") {
+    // An encoded '/' stays inside its segment; the name is decoded after the path is cut.
+    CHECK(url_file_name("http://h/a/x%2Fy.img") == "x/y.img");
+    CHECK(sibling_url("https://h:8443/a/b.img#frag", "SHA256SUMS") == "https://h:8443/a/SHA256SUMS");
+    // file:// names this machine only with no host or "localhost" (RFC 8089); libcurl refuses
+    // another host, and so does aplspawn, with the URL in the message.
+    CHECK_THROWS_WITH(file_url_path("file://otherhost/x.img"),
+                      Catch::Contains("file://otherhost/x.img") && Catch::Contains("not a URL"));
+    CHECK(url_scheme("file://otherhost/x.img") == "");
+}
+
 TEST_CASE("fetch helpers: Content-Range, transient statuses, HTTP dates", "[image]") {
     auto r = parse_content_range("bytes 100-199/1000");
     REQUIRE(r);
