@@ -86,7 +86,8 @@ Change ensure_dir(const fs::path& path, mode_t mode) {
         return Change::unchanged;
     }
     if (errno != ENOENT) throw_errno(fmt::format("stat {}", path.string()));
-    if (path.has_parent_path() && path.parent_path() != path) ensure_dir(path.parent_path(), mode);
+    // As mkdir -p -m: `mode` is the directory's own; missing parents get the usual 0755.
+    if (path.has_parent_path() && path.parent_path() != path) ensure_dir(path.parent_path(), 0755);
     if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
         throw_errno(fmt::format("create directory {}", path.string()));
     return Change::changed;

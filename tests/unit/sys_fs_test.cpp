@@ -1,4 +1,5 @@
-// sys::write_file_atomic, ensure_dir, read_file, DirLock; fleet::StateDir records.
+// sys::write_file_atomic, ensure_dir, ensure_dir_restricted, no-space errors, read_file, DirLock;
+// fleet::StateDir records.
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/lock.hpp"
@@ -61,6 +62,56 @@ TEST_CASE("read_file_if_exists and ensure_dir", "[sys]") {
     sys::write_file_atomic(t.path / "plain", "x");
     CHECK_THROWS_WITH(sys::ensure_dir(t.path / "plain"), Catch::Contains("Not a directory"));
     CHECK(sys::free_space(t.path / "does" / "not" / "exist") > 0);
+}
+
+namespace {
+mode_t mode_of(const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+}  // namespace
+
+TEST_CASE("ensure_dir: the mode is the directory's own, missing parents get 0755", "[sys]") {
+    Tmp t;
+    mode_t old = ::umask(022);
+    CHECK(sys::ensure_dir(t.path / "p" / "q", 0700) == Change::changed);
+    CHECK(mode_of(t.path / "p") == 0755);
+    CHECK(mode_of(t.path / "p" / "q") == 0700);
+    ::umask(old);
+}
+
+TEST_CASE("ensure_dir_restricted: created 0700, an open one restricted, its old mode returned", "[sys]") {
+    Tmp t;
+    mode_t old = ::umask(0);  // whatever the umask, the result is the wanted mode at most
+    CHECK_FALSE(sys::ensure_dir_restricted(t.path / "new" / "dir"));
+    CHECK(mode_of(t.path / "new" / "dir") == 0700);
+    CHECK(mode_of(t.path / "new") == 0755);
+    ::umask(old);
+    fs::create_directory(t.path / "open");
+    fs::permissions(t.path / "open", static_cast<fs::perms>(0755));
+    CHECK(sys::ensure_dir_restricted(t.path / "open") == mode_t{0755});
+    CHECK(mode_of(t.path / "open") == 0700);
+    CHECK_FALSE(sys::ensure_dir_restricted(t.path / "open"));  // already so
+    fs::permissions(t.path / "open", static_cast<fs::perms>(0750));
+    CHECK(sys::ensure_dir_restricted(t.path / "open") == mode_t{0750});
+    CHECK(mode_of(t.path / "open") == 0700);
+    sys::write_file_atomic(t.path / "plain", "x");
+    CHECK_THROWS_WITH(sys::ensure_dir_restricted(t.path / "plain"), Catch::Contains("Not a directory"));
+}
+
+TEST_CASE("a full filesystem: the error names the directory and says no space", "[sys]") {
+    Tmp t;
+    Error e = sys::no_space_error("write " + (t.path / "f").string(), t.path);
+    CHECK(e.sys_errno() == ENOSPC);
+    CHECK_THAT(e.message(), Catch::StartsWith("write " + (t.path / "f").string() +
+                                              ": no space left on the filesystem of " + t.path.string()) &&
+                                Catch::Contains("free space there and run the command again"));
+    Error hinted = sys::with_no_space_hint(Error::from_errno("write /etc/hostname", ENOSPC), t.path);
+    CHECK_THAT(hinted.message(), Catch::StartsWith("write /etc/hostname: No space left on device (no "
+                                                   "space left on the filesystem of " + t.path.string()));
+    Error other = sys::with_no_space_hint(Error::from_errno("write x", EACCES), t.path);
+    CHECK(other.message() == "write x: Permission denied");
 }
 
 TEST_CASE("DirLock excludes a second holder and names the first", "[sys]") {

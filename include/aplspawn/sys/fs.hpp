@@ -25,6 +25,7 @@ std::string read_file(const fs::path& path);
 std::optional<std::string> read_file_if_exists(const fs::path& path);
 
 // mkdir -p; returns Change::changed when it created something. An existing non-directory throws.
+// `mode` is the directory's own (as with mkdir -p -m); missing parents are made 0755.
 Change ensure_dir(const fs::path& path, mode_t mode = 0755);
 
 // A directory that only its owner may enter: created with `mode` when missing (missing parents
