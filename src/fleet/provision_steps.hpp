@@ -4,7 +4,7 @@
 //   provision_sudo.cpp       /etc/sudoers.d drop-in (visudo-checked), sudoers includedir
 //   provision_network.cpp    /etc/resolv.conf; networkd file for host0
 //   provision_host_keys.cpp  fresh SSH host keys (the host's ssh-keygen, into the root's /etc/ssh)
-//   provision_units.cpp      the boot profile's masked units
+//   provision_units.cpp      the boot profile's masked units and generators
 // Every step reads and writes only through sys::RootFs.
 #pragma once
 

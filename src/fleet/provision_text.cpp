@@ -226,6 +226,7 @@ Record parse_record(std::string_view text) {
         else if (key == "machine-id") r.machine_id = value;
         else if (key == "host-key") r.host_keys.emplace_back(value);
         else if (key == "masked") r.masked.emplace_back(value);
+        else if (key == "masked-generator") r.masked_generators.emplace_back(value);
     }
     return r;
 }
@@ -238,6 +239,7 @@ std::string format_record(const Record& r) {
     if (!r.machine_id.empty()) s += fmt::format("machine-id {}\n", r.machine_id);
     for (auto& k : r.host_keys) s += fmt::format("host-key {}\n", k);
     for (auto& u : r.masked) s += fmt::format("masked {}\n", u);
+    for (auto& g : r.masked_generators) s += fmt::format("masked-generator {}\n", g);
     return s;
 }
 

@@ -58,12 +58,13 @@ std::string networkd_host0(Ipv4 ip, int prefix, Ipv4 gateway, std::optional<Ipv4
 
 // aplspawn's record inside the container (/var/lib/aplspawn/provision): which identity it gave
 // the container, so that a respawn keeps exactly that and an image's baked-in machine-id or
-// host keys are replaced, and which units the lean profile masked.
+// host keys are replaced, and which units and generators the boot profile masked.
 struct Record {
     std::string hostname;
     std::string machine_id;
     std::vector<std::string> host_keys;  // "TYPE BASE64"
-    std::vector<std::string> masked;     // unit names
+    std::vector<std::string> masked;             // unit names
+    std::vector<std::string> masked_generators;  // generator names
     friend bool operator==(const Record&, const Record&) = default;
 };
 Record parse_record(std::string_view text);

@@ -99,9 +99,14 @@ void make_tree(const fs::path& r, const TreeOptions& o = {}) {
     file(r / "etc/ssh/ssh_host_dsa_key.pub", "ssh-dss AAAAB3NzaC1kc3MAAACBAPLACEHOLDER image\n");
     for (auto u : {"systemd-networkd.service", "systemd-networkd.socket", "console-getty.service",
                    "fstrim.timer", "apt-daily.timer", "e2scrub_reap.service",
-                   "systemd-update-utmp-runlevel.service"})
+                   "systemd-update-utmp-runlevel.service", "dev-hugepages.mount"})
         file(r / "usr/lib/systemd/system" / u, "[Unit]\n");
     link("/dev/null", r / "etc/systemd/system/apt-daily.timer");  // the image's own mask
+    for (auto g : {"systemd-getty-generator", "systemd-gpt-auto-generator", "systemd-debug-generator",
+                   "systemd-sysv-generator"})
+        file(r / "usr/lib/systemd/system-generators" / g, "#!/bin/sh\n", 0755);
+    fs::create_directories(r / "etc/systemd/system-generators");
+    link("/dev/null", r / "etc/systemd/system-generators/systemd-debug-generator");  // the image's
     if (o.networkd)
         link("/lib/systemd/system/systemd-networkd.service",
              r / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service");
@@ -500,27 +505,72 @@ TEST_CASE("resolv.conf: dnsAddress replaces the image's symlink, bindHostResolve
     }
 }
 
-TEST_CASE("lean masks the image's units, full takes back only aplspawn's masks", "[provision]") {
+TEST_CASE("full, the default, masks what never works in a container, and lean adds to it", "[provision]") {
+    Scene s;
+    Overlay c(s.t.path(), s.lower, "c");
+    auto spec = s.spec();
+    const fs::path etc = c.merged / "etc/systemd/system";
+    const fs::path gen = c.merged / "etc/systemd/system-generators";
+    auto record = [&] { return fleet::text::parse_record(read(c.merged / "var/lib/aplspawn/provision")); };
+    using V = std::vector<std::string>;
+
+    fleet::provision(c.merged, spec);  // full
+    for (auto u : {"console-getty.service", "dev-hugepages.mount"})
+        CHECK(fs::read_symlink(etc / u) == "/dev/null");
+    for (auto g : {"systemd-getty-generator", "systemd-gpt-auto-generator"})
+        CHECK(fs::read_symlink(gen / g) == "/dev/null");
+    for (auto u : {"fstrim.timer", "e2scrub_reap.service", "systemd-update-utmp-runlevel.service",
+                   "systemd-remount-fs.service"})  // lean's; not in this image
+        CHECK_FALSE(fs::exists(fs::symlink_status(etc / u)));
+    CHECK_FALSE(fs::exists(fs::symlink_status(gen / "systemd-sysv-generator")));  // never masked
+    CHECK(record().masked == V{"dev-hugepages.mount", "console-getty.service"});
+    // The image's own masks are its own: not on aplspawn's record.
+    CHECK(record().masked_generators == V{"systemd-getty-generator", "systemd-gpt-auto-generator"});
+    CHECK(fs::read_symlink(gen / "systemd-debug-generator") == "/dev/null");
+    CHECK(fleet::provision(c.merged, spec).change() == Change::unchanged);
+
+    spec.profile = config::BootProfile::lean;
+    fleet::provision(c.merged, spec);
+    for (auto u : {"console-getty.service", "dev-hugepages.mount", "fstrim.timer", "e2scrub_reap.service",
+                   "systemd-update-utmp-runlevel.service"})
+        CHECK(fs::read_symlink(etc / u) == "/dev/null");
+    CHECK_FALSE(fs::exists(fs::symlink_status(etc / "man-db.timer")));  // not in this image
+    auto rec = record();
+    CHECK(std::find(rec.masked.begin(), rec.masked.end(), "apt-daily.timer") == rec.masked.end());
+    CHECK(rec.masked.size() == 5);
+    CHECK(rec.masked_generators.size() == 2);
+    CHECK(fleet::provision(c.merged, spec).change() == Change::unchanged);
+
+    // Back to full: lean's own masks go, full's stay, the image's own mask stays.
+    spec.profile = config::BootProfile::full;
+    auto r = fleet::provision(c.merged, spec);
+    CHECK(r.changes.size() == 4);  // 3 unmasked + the record
+    for (auto u : {"fstrim.timer", "e2scrub_reap.service", "systemd-update-utmp-runlevel.service"})
+        CHECK_FALSE(fs::exists(fs::symlink_status(etc / u)));
+    CHECK(fs::read_symlink(etc / "console-getty.service") == "/dev/null");
+    CHECK(fs::read_symlink(etc / "apt-daily.timer") == "/dev/null");
+    CHECK(record().masked == V{"dev-hugepages.mount", "console-getty.service"});
+}
+
+TEST_CASE("a container provisioned before full masked anything gets full's masks, keeps its others",
+          "[provision]") {
     Scene s;
     Overlay c(s.t.path(), s.lower, "c");
     auto spec = s.spec();
     spec.profile = config::BootProfile::lean;
     fleet::provision(c.merged, spec);
-    const fs::path etc = c.merged / "etc/systemd/system";
-    for (auto u : {"console-getty.service", "fstrim.timer", "e2scrub_reap.service",
-                   "systemd-update-utmp-runlevel.service"})
-        CHECK(fs::read_symlink(etc / u) == "/dev/null");
-    CHECK_FALSE(fs::exists(fs::symlink_status(etc / "man-db.timer")));  // not in this image
-    auto rec = fleet::text::parse_record(read(c.merged / "var/lib/aplspawn/provision"));
-    CHECK(std::find(rec.masked.begin(), rec.masked.end(), "apt-daily.timer") == rec.masked.end());
-    CHECK(rec.masked.size() == 4);
-    CHECK(fleet::provision(c.merged, spec).change() == Change::unchanged);
-
+    // What a lean provision by an older aplspawn recorded: bare unit names, no generators.
+    file(c.merged / "var/lib/aplspawn/provision",
+                    "hostname aplspawn10\nmasked console-getty.service\nmasked fstrim.timer\n");
+    fs::remove(c.merged / "etc/systemd/system-generators/systemd-getty-generator");
     spec.profile = config::BootProfile::full;
-    auto r = fleet::provision(c.merged, spec);
-    CHECK(r.changes.size() == 5);  // 4 unmasked + the record
-    CHECK_FALSE(fs::exists(fs::symlink_status(etc / "console-getty.service")));
-    CHECK(fs::read_symlink(etc / "apt-daily.timer") == "/dev/null");  // the image's own mask stays
+    fleet::provision(c.merged, spec);
+    const fs::path etc = c.merged / "etc/systemd/system";
+    CHECK_FALSE(fs::exists(fs::symlink_status(etc / "fstrim.timer")));
+    CHECK(fs::read_symlink(etc / "console-getty.service") == "/dev/null");
+    CHECK(fs::read_symlink(c.merged / "etc/systemd/system-generators/systemd-getty-generator") == "/dev/null");
+    // Masked by the lean run, but no record says it was aplspawn's: left as it is.
+    CHECK(fs::read_symlink(etc / "e2scrub_reap.service") == "/dev/null");
 }
 
 TEST_CASE("no networkd file when the image does not enable networkd, or in script mode", "[provision]") {

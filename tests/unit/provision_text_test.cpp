@@ -98,8 +98,11 @@ TEST_CASE("networkd file for host0", "[provision][unit]") {
 
 TEST_CASE("the provisioning record round-trips", "[provision][unit]") {
     text::Record r{"aplspawn10", "0123456789abcdef0123456789abcdef", {kKey, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB"},
-                   {"console-getty.service"}};
+                   {"console-getty.service"}, {"systemd-getty-generator"}};
     CHECK(text::parse_record(text::format_record(r)) == r);
+    CHECK(text::format_record(r).find("\nmasked-generator systemd-getty-generator\n") != std::string::npos);
+    // A record written before generators were masked reads back with none.
+    CHECK(text::parse_record("hostname x\nmasked console-getty.service\n").masked_generators.empty());
     CHECK(text::parse_record("") == text::Record{});
     CHECK(text::parse_record("garbage\nhostname x\n").hostname == "x");
 }

@@ -69,7 +69,12 @@ ProvisionResult provision(const std::filesystem::path& root, const ProvisionSpec
 Change update_hosts(const std::filesystem::path& root, const std::string& hostname, Ipv4 ip,
                     const std::vector<HostEntry>& fleet);
 
-// The units BootProfile::lean masks in /etc/systemd/system (each only when the image has it).
+// What the boot profiles mask (each only when the image has it; see provision_units.cpp).
+// full, the default: units in /etc/systemd/system and generators in
+// /etc/systemd/system-generators that never do anything in a container aplspawn starts.
+const std::vector<std::string>& full_masked_units();
+const std::vector<std::string>& full_masked_generators();
+// lean: full's, and these units a test fleet never needs.
 const std::vector<std::string>& lean_masked_units();
 
 }  // namespace aplspawn::fleet
