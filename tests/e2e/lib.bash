@@ -232,21 +232,27 @@ finish() {
     exit 0
 }
 
-# The default Debian image (images/build-default-image: cached under /var/cache/aplspawn, the
-# path is its last stdout line). Sets IMAGE and IMAGE_REPO (the directory with SHA256SUMS).
-default_image() {
-    local out rc=0
-    out=$(timeout 900 "$SOURCE_DIR/images/build-default-image" 2>"$WORK/image-build.log") || rc=$?
+# The default Debian image of RELEASE (default bookworm): images/build-default-image --release
+# RELEASE, which publishes it into $APLSPAWN_IMAGE_REPO (default /var/cache/aplspawn/repo) from its
+# cache in $APLSPAWN_IMAGE_CACHE (default /var/cache/aplspawn/build); its last stdout line is the
+# image's path. Sets IMAGE, IMAGE_REPO (the directory with SHA256SUMS) and IMAGE_RELEASE (which
+# write_config puts in the config).
+IMAGE_RELEASE=bookworm
+default_image() { # [RELEASE]
+    local release=${1:-bookworm} out rc=0
+    IMAGE_RELEASE=$release
+    out=$(timeout 900 "$SOURCE_DIR/images/build-default-image" --release "$release" \
+        2>"$WORK/image-build-$release.log") || rc=$?
     IMAGE=$(tail -n 1 <<<"$out")
     if ((rc != 0)) || [[ ! -f $IMAGE ]]; then
-        tail -n 20 "$WORK/image-build.log" >&2
-        say "$E2E_NAME: the default image is not built (images/build-default-image exit $rc)."
-        say "  Inside the test's namespace there is no network: run images/build-default-image once before the tests."
+        tail -n 20 "$WORK/image-build-$release.log" >&2
+        say "$E2E_NAME: the default $release image is not built (images/build-default-image exit $rc)."
+        say "  Inside the test's namespace there is no network: run images/build-default-image --release $release once before the tests."
         exit 1
     fi
-    IMAGE_REPO=/var/cache/aplspawn/repo
-    [[ -f $IMAGE_REPO/SHA256SUMS && -f $IMAGE_REPO/$(basename "$IMAGE") ]] || {
-        say "$E2E_NAME: images/build-default-image did not publish into $IMAGE_REPO"
+    IMAGE_REPO=$(dirname "$IMAGE")
+    [[ -f $IMAGE_REPO/SHA256SUMS ]] && grep -q " $(basename "$IMAGE")\$" "$IMAGE_REPO/SHA256SUMS" || {
+        say "$E2E_NAME: images/build-default-image did not publish $IMAGE with a SHA256SUMS line"
         exit 1
     }
 }
@@ -265,9 +271,9 @@ serve_http() { # DIR PORT
     fi
 }
 
-# Writes BASE/aplspawn.yaml: AMOUNT containers on bridge BRIDGE (NET.1/24), image from REPO,
-# every path under BASE. EXTRA_CNTCOMMON lines are appended to cntCommon, EXTRA_IMAGE lines to
-# image. Sets CONFIG.
+# Writes BASE/aplspawn.yaml: AMOUNT containers on bridge BRIDGE (NET.1/24), image from REPO
+# (Debian $IMAGE_RELEASE: the one default_image made last), every path under BASE.
+# EXTRA_CNTCOMMON lines are appended to cntCommon, EXTRA_IMAGE lines to image. Sets CONFIG.
 write_config() { # BASE REPO BRIDGE NET AMOUNT [EXTRA_CNTCOMMON] [EXTRA_IMAGE]
     local base=$1 repo=$2 bridge=$3 net=$4 amount=$5 extra=${6:-} extra_image=${7:-}
     CONFIG=$base/aplspawn.yaml
@@ -283,7 +289,7 @@ path:
   workingDirectory: $base/lib
 image:
   os: debian
-  release: bookworm
+  release: $IMAGE_RELEASE
   repo: $repo
 $extra_image
 cntVariables:

@@ -50,11 +50,14 @@ inline fs::path make_test_image(const fs::path& out, const std::string& layout =
     return out;
 }
 
-// The default Debian image (built on first use, ~90 s; cached under /var/cache/aplspawn).
-inline fs::path default_image() {
+// The default Debian image of `release` (images/build-default-image --release RELEASE: built on
+// first use, ~2 min, and cached). Where: $APLSPAWN_IMAGE_REPO and $APLSPAWN_IMAGE_CACHE, which
+// the script reads, else under /var/cache/aplspawn. Returns the published image's path.
+inline fs::path default_image(const std::string& release = "bookworm") {
     sys::RunOptions o;
     o.timeout = std::chrono::seconds(900);
-    auto r = sys::run_checked({std::string(APLSPAWN_SOURCE_DIR) + "/images/build-default-image"}, o);
+    auto r = sys::run_checked(
+        {std::string(APLSPAWN_SOURCE_DIR) + "/images/build-default-image", "--release", release}, o);
     std::string out = r.out;
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
     if (auto nl = out.rfind('\n'); nl != std::string::npos) out = out.substr(nl + 1);
