@@ -4,8 +4,11 @@
 Measures, in one session:
   spawn     time from the start of `aplspawn spawn` to every container answering SSH (spawn
             returns then), for each N, alternating run by run with the baselines of
-            bench/baseline (hand-rolled: everything at once; sequential: one after another)
-            and with aplspawn's lean boot profile and script mode;
+            bench/baseline (hand-rolled: everything at once; sequential: one after another),
+            with aplspawn's lean boot profile and script mode, and with aplspawn "before": the
+            binary and default image of an earlier commit (the boot-cost comparison, issue 16);
+            the CPU of the run until spawn returns, and until every container's systemd says
+            it is up ("settled");
   status    latency of `aplspawn status` with the fleet up, alternating with its floor: as many
             bare `ssh … id -un` logins at once as there are containers;
   stop      `aplspawn stop` and `aplspawn cleanup` times;
@@ -43,26 +46,9 @@ PREFIX = 24
 FIRST_OCTET = 10  # containers 10.78.0.10 ...
 NAME_TMPL = "aplbench"
 
-SPAWN_VARIANTS = ["aplspawn", "handrolled", "sequential", "aplspawn-lean", "aplspawn-script",
-                  "leanplus"]
-DEFAULT_VARIANTS = SPAWN_VARIANTS[:5]  # leanplus: in the profile only (see docs/benchmarks.md)
-
-# The "lean+" experiment (variant leanplus): aplspawn with bootProfile lean on a copy of the
-# default image in which these units are also masked and ssh.service skips its ExecStartPre
-# (ssh-keygen -A and sshd -t: aplspawn provisions the host keys). It measures what a leaner
-# profile would gain; aplspawn itself is unchanged.
-LEANPLUS_MASKS = [
-    "systemd-remount-fs.service",     # no fstab in a container: nothing to remount
-    "systemd-sysusers.service",       # the image's system users exist already
-    "systemd-sysctl.service",         # /proc/sys is mostly read-only in a container
-    "systemd-journal-flush.service",  # the journal stays in /run (volatile)
-    "systemd-update-utmp.service",    # utmp boot/shutdown records
-    "systemd-logind.service",         # no seats; ssh and sudo sessions work without it
-    "dev-hugepages.mount",            # no huge pages in a test fleet
-    "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
-    "sys-fs-fuse-connections.mount",
-]
-LEANPLUS_SSH_DROPIN = "[Service]\nExecStartPre=\n"
+SPAWN_VARIANTS = ["aplspawn", "aplspawn-before", "handrolled", "sequential", "aplspawn-lean",
+                  "aplspawn-script"]
+DEFAULT_VARIANTS = SPAWN_VARIANTS  # aplspawn-before only when bench/run built it (--before-*)
 
 
 def log(msg):
@@ -196,6 +182,8 @@ class Env:
     def __init__(self, args):
         self.args = args
         self.bin = args.aplspawn
+        self.before_bin = args.before_aplspawn or None
+        self.before_repo = args.before_image_repo or None
         self.dir = args.workdir
         self.logs = os.path.join(self.dir, "logs")
         os.makedirs(self.logs, exist_ok=True)
@@ -210,12 +198,14 @@ class Env:
     def ips(self, n):
         return [f"10.78.0.{FIRST_OCTET + i}" for i in range(n)]
 
-    def config(self, n, profile="full", script=False, work=None, image_url=None):
-        work = work or os.path.join(self.dir, "aplspawn")
-        name = f"{n}-{profile}{'-script' if script else ''}{'-img' if image_url else ''}"
+    def config(self, n, profile="full", script=False, work=None, image_url=None, before=False):
+        work = work or os.path.join(self.dir, "before" if before else "aplspawn")
+        name = (f"{n}-{profile}{'-script' if script else ''}{'-img' if image_url else ''}"
+                f"{'-before' if before else ''}")
         path = os.path.join(self.dir, "cfg", name + ".yaml")
+        repo = self.before_repo if before else self.args.image_repo
         image = (f"  url: {image_url}\n" if image_url else
-                 f"  os: debian\n  release: bookworm\n  repo: {self.args.image_repo}\n")
+                 f"  os: debian\n  release: bookworm\n  repo: {repo}\n")
         extra = f"  bootProfile: {profile}\n"
         if script:
             extra += (f"  bindHost: {self.starter}\n"
@@ -247,8 +237,11 @@ cntCommon:
             f.write(text)
         return path
 
-    def apl(self, cfg, *args, check=True, timeout=600):
-        return sh([self.bin, "-c", cfg, *args], check=check, timeout=timeout, env=self.env)
+    def apl(self, cfg, *args, check=True, timeout=600, binary=None):
+        return sh([binary or self.bin, "-c", cfg, *args], check=check, timeout=timeout, env=self.env)
+
+    def bin_for(self, variant):
+        return self.before_bin if variant == "aplspawn-before" else self.bin
 
     def store_image(self):
         store = os.path.join(self.dir, "aplspawn", "images")
@@ -261,69 +254,34 @@ cntCommon:
 
 def variant_config(env, variant, n):
     """The config file of an aplspawn variant."""
-    if variant == "leanplus":
-        return env.config(n, profile="lean", image_url=env.leanplus_image)
+    if variant == "aplspawn-before":
+        return env.config(n, before=True)
     profile = "lean" if variant == "aplspawn-lean" else "full"
     return env.config(n, profile=profile, script=variant == "aplspawn-script")
 
 
 def is_apl(variant):
-    return variant.startswith("aplspawn") or variant == "leanplus"
+    return variant.startswith("aplspawn")
 
 
-def build_leanplus_image(env, src):
-    """A copy of src with LEANPLUS_MASKS masked (see above), as a GPT image with SHA256SUMS."""
-    d = os.path.join(env.dir, "leanplus")
-    for sub in ("lower", "upper", "work", "merged", "repo"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    part = sh(["partx", "-g", "-n", "1", "-o", "START,SECTORS", src]).stdout.split()
-    start, sectors = int(part[0]) * 512, int(part[1]) * 512
-    loop = sh(["losetup", "--find", "--show", "--read-only", "--offset", str(start),
-               "--sizelimit", str(sectors), src]).stdout.strip()
-    mounted = []
+def settled_cpu(env, binary, cfg, logfile):
+    """Waits (bounded) until every container's systemd says it is up; returns the states seen
+    ("running", "degraded", ...: one per container). The boot's last units and whatever the
+    readiness login started run after spawn returns: the CPU until then is the boot's whole
+    cost."""
+    r = sh([binary, "-c", cfg, "pids", "--json"], check=False, timeout=60, env=env.env)
     try:
-        sh(["mount", "-t", "squashfs", "-o", "ro", loop, os.path.join(d, "lower")])
-        mounted.append(os.path.join(d, "lower"))
-        sh(["losetup", "-d", loop])  # autoclear
-        sh(["mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={d}/lower,upperdir={d}/upper,workdir={d}/work", os.path.join(d, "merged")])
-        mounted.append(os.path.join(d, "merged"))
-        m = os.path.join(d, "merged")
-        etc = os.path.join(m, "etc/systemd/system")
-        for u in LEANPLUS_MASKS:
-            if os.path.exists(os.path.join(m, "lib/systemd/system", u)) and not os.path.lexists(os.path.join(etc, u)):
-                os.symlink("/dev/null", os.path.join(etc, u))
-        os.makedirs(os.path.join(etc, "ssh.service.d"), exist_ok=True)
-        with open(os.path.join(etc, "ssh.service.d", "20-bench-leanplus.conf"), "w") as f:
-            f.write(LEANPLUS_SSH_DROPIN)
-        sqfs = os.path.join(d, "root.squashfs")
-        sh(["mksquashfs", m, sqfs, "-comp", "zstd", "-Xcompression-level", "15", "-b", "128K",
-            "-noappend", "-no-progress", "-quiet"], timeout=900)
-    finally:
-        for mp in reversed(mounted):
-            sh(["umount", mp], check=False)
-    mib = 1 << 20
-    size = os.path.getsize(sqfs)
-    part_bytes = (size + mib - 1) // mib * mib
-    img = os.path.join(d, "repo", "debian-bookworm-leanplus.img")
-    with open(img, "wb") as f:
-        f.truncate(part_bytes + 2 * mib)
-    table = (f"label: gpt\nunit: sectors\nsector-size: 512\nstart=2048, size={part_bytes // 512}, "
-             f"type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=\"root-x86-64\"\n")
-    subprocess.run(["sfdisk", "--quiet", img], input=table, text=True, check=True)
-    with open(sqfs, "rb") as fi, open(img, "r+b") as fo:
-        fo.seek(mib)
-        shutil.copyfileobj(fi, fo, 8 * mib)
-    os.unlink(sqfs)
-    h = hashlib.sha256()
-    with open(img, "rb") as f:
-        for chunk in iter(lambda: f.read(8 * mib), b""):
-            h.update(chunk)
-    with open(os.path.join(d, "repo", "SHA256SUMS"), "w") as f:
-        f.write(f"{h.hexdigest()}  {os.path.basename(img)}\n")
-    shutil.rmtree(os.path.join(d, "upper"))
-    log(f"lean+ image {img} ({len(LEANPLUS_MASKS)} more units masked, ssh ExecStartPre off)")
-    return img
+        pids = [c["pid"] for c in json.loads(r.stdout or "[]") if c.get("pid")]
+    except ValueError:
+        pids = []
+    procs = [subprocess.Popen(["timeout", "90", "nsenter", "-t", str(p), "-a", "systemctl",
+                               "is-system-running", "--wait"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for p in pids]
+    states = [p.communicate()[0].strip() or "none" for p in procs]
+    with open(logfile, "a") as f:
+        f.write(f"# settled: {', '.join(states)}\n")
+    return states
 
 
 def settle(env):
@@ -351,12 +309,18 @@ def run_spawn_variant(env, variant, n, run_index, results):
     rec = {"variant": variant, "n": n, "run": run_index, "load_before": load0}
     if is_apl(variant):
         cfg = variant_config(env, variant, n)
-        r = timed([env.bin, "-c", cfg, "spawn"], logfile, env=env.env, sample_rss=True)
+        binary = env.bin_for(variant)
+        r = timed([binary, "-c", cfg, "spawn"], logfile, env=env.env, sample_rss=True)
         rec.update(r)
         rec["cpu_busy"] = cpu_busy_seconds() - cpu0
         rec["cpu_own"] = bench_cpu_seconds() - own0 if own0 is not None else None
-        st = timed([env.bin, "-c", cfg, "stop"], logfile, env=env.env)
-        cl = timed([env.bin, "-c", cfg, "cleanup"], logfile, env=env.env)
+        if r["rc"] == 0 and variant != "aplspawn-script":
+            t = time.monotonic()
+            rec["settled_states"] = settled_cpu(env, binary, cfg, logfile)
+            rec["settle_wait"] = time.monotonic() - t
+            rec["cpu_settled"] = bench_cpu_seconds() - own0 if own0 is not None else None
+        st = timed([binary, "-c", cfg, "stop"], logfile, env=env.env)
+        cl = timed([binary, "-c", cfg, "cleanup"], logfile, env=env.env)
         rec["stop"], rec["cleanup"] = st["wall"], cl["wall"]
         if st["rc"] or cl["rc"]:
             raise RuntimeError(f"stop/cleanup failed, see {logfile}")
@@ -587,7 +551,8 @@ def profile_variant(env, variant, n, results):
     logfile = os.path.join(env.logs, f"profile-{variant}-{n}.log")
     if is_apl(variant):
         cfg = variant_config(env, variant, n)
-        r = timed([env.bin, "-c", cfg, "-v", "spawn"], logfile, env=env.env, sample_rss=True)
+        r = timed([env.bin_for(variant), "-c", cfg, "-v", "spawn"], logfile, env=env.env,
+                  sample_rss=True)
     else:
         mode = "parallel" if variant == "handrolled" else "sequential"
         pairs = [f"{a}={b}" for a, b in zip(env.names(n), env.ips(n))]
@@ -650,7 +615,7 @@ def profile_variant(env, variant, n, results):
                check=False, timeout=60)
         prof["usable_sudo_python3"] = u.returncode == 0 and u.stdout.strip() == "42"
         # What one SSH login (status's and spawn's check) costs: 10 in a row, one at a time.
-        if variant in ("aplspawn", "leanplus"):
+        if variant in ("aplspawn", "aplspawn-before"):
             time.sleep(2)
             walls, c0 = [], bench_cpu_seconds()
             for _ in range(10):
@@ -664,8 +629,8 @@ def profile_variant(env, variant, n, results):
                 prof["login_cpu_each"] = round((bench_cpu_seconds() - c0) / 10, 3)
     # Tear down as in the timed runs.
     if is_apl(variant):
-        env.apl(cfg, "stop", check=False)
-        env.apl(cfg, "cleanup", check=False)
+        env.apl(cfg, "stop", check=False, binary=env.bin_for(variant))
+        env.apl(cfg, "cleanup", check=False, binary=env.bin_for(variant))
     else:
         sh([os.path.join(HERE, "baseline"), "down", env.baseline_dir, *env.names(n)], check=False)
     check_clean(env, f"profile {variant}")
@@ -793,9 +758,14 @@ def summarize(results):
             bad = sum(1 for r in sp if r["variant"] == v and r["n"] == n and r["rc"] != 0)
             cpu = [r["cpu_own"] if r.get("cpu_own") is not None else r["cpu_busy"]
                    for r in sp if r["variant"] == v and r["n"] == n and r["rc"] == 0]
+            settled = [r["cpu_settled"] for r in sp if r["variant"] == v and r["n"] == n
+                       and r["rc"] == 0 and r.get("cpu_settled") is not None]
+            not_running = sum(sum(1 for x in r.get("settled_states", []) if x != "running")
+                              for r in sp if r["variant"] == v and r["n"] == n)
             med[(v, n)] = {"median": median(ws), "min": min(ws) if ws else None,
                            "max": max(ws) if ws else None, "runs": len(ws), "failed": bad,
-                           "cpu_median": median(cpu)}
+                           "cpu_median": median(cpu), "cpu_settled_median": median(settled),
+                           "not_running": not_running}
     summary = {"spawn": {f"{v}/{n}": m for (v, n), m in med.items()}}
 
     lines = []
@@ -803,10 +773,12 @@ def summarize(results):
     lines.append("")
     lines.append(f"Median of {args['runs']} runs per cell, seconds (min–max). Ratios: medians "
                  "divided; below 1 is faster than the baseline.")
+    if "aplspawn-before" in args["variants"] and args.get("before_label"):
+        lines.append(f"aplspawn-before: {args['before_label']} (default profile, full).")
     lines.append("")
-    head = "| N | " + " | ".join(args["variants"]) + " | aplspawn / hand-rolled | aplspawn / sequential | lean / hand-rolled | script / hand-rolled |"
+    head = "| N | " + " | ".join(args["variants"]) + " | aplspawn / before | aplspawn / hand-rolled | aplspawn / sequential | lean / hand-rolled | script / hand-rolled |"
     lines.append(head)
-    lines.append("|" + "---|" * (len(args["variants"]) + 5))
+    lines.append("|" + "---|" * (len(args["variants"]) + 6))
     ratios = {}
     for n in args["sizes"]:
         cells = []
@@ -820,14 +792,15 @@ def summarize(results):
         def ratio(a, b):
             x, y = med.get((a, n), {}).get("median"), med.get((b, n), {}).get("median")
             return x / y if x and y else None
-        r = {"aplspawn/handrolled": ratio("aplspawn", "handrolled"),
+        r = {"aplspawn/before": ratio("aplspawn", "aplspawn-before"),
+             "aplspawn/handrolled": ratio("aplspawn", "handrolled"),
              "aplspawn/sequential": ratio("aplspawn", "sequential"),
              "lean/handrolled": ratio("aplspawn-lean", "handrolled"),
              "script/handrolled": ratio("aplspawn-script", "handrolled"),
              "lean/aplspawn": ratio("aplspawn-lean", "aplspawn"),
              "script/aplspawn": ratio("aplspawn-script", "aplspawn")}
         ratios[n] = r
-        rs = [fmt_s(r[k]) for k in ("aplspawn/handrolled", "aplspawn/sequential",
+        rs = [fmt_s(r[k]) for k in ("aplspawn/before", "aplspawn/handrolled", "aplspawn/sequential",
                                     "lean/handrolled", "script/handrolled")]
         lines.append(f"| {n} | " + " | ".join(cells) + " | " + " | ".join(rs) + " |")
     summary["ratios"] = {str(k): v for k, v in ratios.items()}
@@ -838,20 +811,45 @@ def summarize(results):
     lines.append("")
     lines.append("| N | " + " | ".join(args["variants"]) + " |")
     lines.append("|" + "---|" * (len(args["variants"]) + 1))
+    def cpu_ratio(key, n):
+        x = med.get(("aplspawn", n), {}).get(key)
+        y = med.get(("aplspawn-before", n), {}).get(key)
+        return x / y if x and y else None
+    with_before = "aplspawn-before" in args["variants"]
+    if with_before:
+        lines[-2] += " aplspawn / before |"
+        lines[-1] += "---|"
     for n in args["sizes"]:
         cells = [fmt_s(med[(v, n)]["cpu_median"] / n if med[(v, n)]["cpu_median"] else None)
                  for v in args["variants"]]
+        if with_before:
+            cells.append(fmt_s(cpu_ratio("cpu_median", n)))
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    apl = [v for v in args["variants"] if is_apl(v) and v != "aplspawn-script"]
+    if apl:
+        lines.append("")
+        lines.append("CPU seconds per container until the fleet settled (median): as above, up to the "
+                     "moment every container's `systemctl is-system-running --wait` returned (the boot's "
+                     "last units and what the readiness login started run after spawn returns); "
+                     "systemd variants of aplspawn only (the baselines keep no list of their leaders). "
+                     "Containers that were not `running` then (degraded: a unit failed) are counted:")
+        lines.append("")
+        lines.append("| N | " + " | ".join(apl) + (" | aplspawn / before |" if with_before else " |")
+                     + " not running |")
+        lines.append("|" + "---|" * (len(apl) + (3 if with_before else 2)))
+        for n in args["sizes"]:
+            cells = [fmt_s(med[(v, n)]["cpu_settled_median"] / n
+                           if med[(v, n)]["cpu_settled_median"] else None) for v in apl]
+            if with_before:
+                cells.append(fmt_s(cpu_ratio("cpu_settled_median", n)))
+            cells.append(str(sum(med[(v, n)]["not_running"] for v in apl)))
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    summary["cpu_ratio_before"] = {str(n): {"spawn": cpu_ratio("cpu_median", n),
+                                            "settled": cpu_ratio("cpu_settled_median", n)}
+                                   for n in args["sizes"]}
 
     # Status, stop, rss.
     lines.append("")
-    if "leanplus" in args["variants"]:
-        lines.append("")
-        lines.append("leanplus = the lean+ experiment: bootProfile lean on a copy of the image that "
-                     "also masks " + ", ".join(LEANPLUS_MASKS) + ", and skips ssh.service's "
-                     "ExecStartPre (ssh-keygen -A, sshd -t). Gain over lean (median ratio): " +
-                     ", ".join(f"N={n}: {fmt_s(med[('leanplus', n)]['median'] / med[('aplspawn-lean', n)]['median']) if med.get(('leanplus', n), {}).get('median') and med.get(('aplspawn-lean', n), {}).get('median') else '–'}"
-                               for n in args["sizes"]) + ".")
     if not sp:
         del lines[:]
     lines.append("")
@@ -942,6 +940,16 @@ def summarize(results):
     lines.append("")
     lines.append("| target | measured | met |")
     lines.append("|---|---|---|")
+    nmax_spawn = max(args["sizes"])
+    r = ratios.get(nmax_spawn, {}).get("aplspawn/before")
+    if r is not None:
+        lines.append(f"| spawn ≤ 0.60 × before (issue 16), N={nmax_spawn} | {r:.2f} × | "
+                     f"{'met' if r <= 0.60 else 'NOT met'} |")
+    for key, label in (("spawn", "during spawn"), ("settled", "until settled")):
+        r = summary["cpu_ratio_before"].get(str(nmax_spawn), {}).get(key)
+        if r is not None:
+            lines.append(f"| CPU per container ≤ 0.55 × before (issue 16), {label}, N={nmax_spawn} | "
+                         f"{r:.2f} × | {'met' if r <= 0.55 else 'NOT met'} |")
     for n in args["sizes"]:
         r = ratios[n]["aplspawn/handrolled"]
         if r is not None:
@@ -1034,7 +1042,7 @@ def raw_samples(results):
     keys = (("variant", "variant"), ("n", "n"), ("run", "run"), ("wall", "wall_s"), ("rc", "rc"),
             ("cpu_own", "cpu_own_s"), ("cpu_busy", "cpu_machine_s"), ("stop", "stop_s"),
             ("cleanup", "cleanup_s"), ("hwm_kib", "vmhwm_kib"), ("maxrss_kib", "wait4_maxrss_kib"),
-            ("self_cpu", "aplspawn_self_cpu_s"))
+            ("self_cpu", "aplspawn_self_cpu_s"), ("cpu_settled", "cpu_settled_s"))
     spawn = []
     for r in results["spawn"]:
         rec = {out: r2(r[k]) for k, out in keys if r.get(k) is not None}
@@ -1066,6 +1074,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--aplspawn", required=True)
     ap.add_argument("--image-repo", required=True)
+    ap.add_argument("--before-aplspawn", default="",
+                    help="variant aplspawn-before: the binary of an earlier commit")
+    ap.add_argument("--before-image-repo", default="",
+                    help="variant aplspawn-before: the repository of that commit's default image")
+    ap.add_argument("--before-label", default="", help="what 'before' is, for the report")
     ap.add_argument("--out", required=True, help="directory for results.json and results.md")
     ap.add_argument("--workdir", default="/run/aplspawn-test/bench")
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 5, 10, 20])
@@ -1075,7 +1088,8 @@ def main():
     ap.add_argument("--status-runs", type=int, default=7)
     ap.add_argument("--profile-sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10])
     ap.add_argument("--profile-variants", type=lambda s: s.split(","),
-                    default=["aplspawn", "handrolled", "aplspawn-lean", "aplspawn-script", "leanplus"])
+                    default=["aplspawn", "aplspawn-before", "handrolled", "aplspawn-lean",
+                             "aplspawn-script"])
     ap.add_argument("--image-mib", type=int, default=1024)
     ap.add_argument("--getimage-runs", type=int, default=5)
     ap.add_argument("--settle", type=float, default=1.0, help="seconds of quiet between runs")
@@ -1117,11 +1131,14 @@ def main():
         env.apl(cfg0, "netup")
         env.apl(cfg0, "getimage")
         env.image = env.store_image()
-        env.leanplus_image = None
-        if (("leanplus" in args.variants and "spawn" in only) or
-                ("leanplus" in args.profile_variants and "profile" in only)):
-            env.leanplus_image = build_leanplus_image(env, env.image)
-            env.apl(variant_config(env, "leanplus", 1), "getimage")
+        if env.before_bin and env.before_repo:
+            env.apl(variant_config(env, "aplspawn-before", 1), "getimage", binary=env.before_bin)
+        else:
+            log("no --before-aplspawn/--before-image-repo: variant aplspawn-before left out")
+            args.variants = [v for v in args.variants if v != "aplspawn-before"]
+            args.profile_variants = [v for v in args.profile_variants if v != "aplspawn-before"]
+            results["args"]["variants"] = args.variants
+            results["args"]["profile_variants"] = args.profile_variants
         log(f"image {env.image}; bridge {BRIDGE}")
         settle(env)
         if "spawn" in only:
