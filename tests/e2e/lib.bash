@@ -5,7 +5,9 @@
 # (tests/lib/run-in-ns): ctest runs them there, and by hand:
 #   APLSPAWN_BINARY=build/aplspawn tests/lib/run-in-ns tests/e2e/fleet.sh
 # Environment: APLSPAWN_BINARY (required), APLSPAWN_SOURCE_DIR (default: this tree),
-# APLSPAWN_BUILD_DIR (default: the binary's directory).
+# APLSPAWN_BUILD_DIR (default: the binary's directory), APLSPAWN_IMAGE_REPO and
+# APLSPAWN_IMAGE_CACHE (where images/build-default-image publishes and caches the default
+# images; default under /var/cache/aplspawn).
 #
 # Checks: `check DESC CMD...`, `check_not DESC CMD...`, `check_eq DESC WANT GOT`,
 # `check_contains DESC NEEDLE TEXT`, `check_not_contains`, `check_match DESC ERE TEXT`,
