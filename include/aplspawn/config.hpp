@@ -49,6 +49,10 @@ struct Image {
     std::string file_name;  // the image's name in the store: last URL segment, without .xz/.zst/.gz
     std::string name;       // file_name without ".img"/".raw": names the lower layer directory
     std::optional<std::string> ignored_loop_device;  // image.loopDevice: accepted, not used
+    // image.snapshot (new): an image `aplspawn snapshot` made in the local store (NAME.img);
+    // nothing to download. Excludes os, release, repo, url and sha256.
+    std::string snapshot;
+    bool from_store() const { return !snapshot.empty(); }
 };
 
 struct ContainerVariables {
@@ -174,6 +178,10 @@ std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount);
 // A name systemd accepts as a machine name (hostname rules: 1..64 bytes, dot-separated labels of
 // [A-Za-z0-9-], no label empty or starting/ending with '-').
 bool is_valid_machine_name(std::string_view name);
+
+// A name for an image in the store (a snapshot's): [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 bytes,
+// not ending in ".img" (the store adds that).
+bool is_valid_image_name(std::string_view name);
 
 // A user or group name useradd accepts by default: [a-z_][a-z0-9_-]*, at most 32 bytes.
 bool is_valid_user_name(std::string_view name);

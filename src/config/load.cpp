@@ -28,7 +28,7 @@ namespace {
 using Keys = std::vector<std::string>;
 
 // Every key aplspawn understands, per section. The original's keys first, then new ones.
-const Keys kImageKeys = {"os", "release", "repo", "loopDevice", "url", "sha256"};
+const Keys kImageKeys = {"os", "release", "repo", "loopDevice", "url", "sha256", "snapshot"};
 const Keys kVarsKeys = {"userName",  "userGroup",  "userPassword",    "rootPassword",
                         "dnsAddress", "netPrefix", "defGateway", "sshPublicKeyPath"};
 const Keys kCommonKeys = {"amount",        "sshPrivateKeyPath", "ipRange",      "bindHostResolve",
@@ -57,7 +57,7 @@ const YamlReader::Schema& schema() {
         {"cntCommon", kCommonKeys},
         {"groups", {"*"}},
         {"groups.*", concat({&kGroupOwnKeys, &kCommonKeys, &kVarsKeys})},
-        {"groups.*.image", {"os", "release", "repo", "url", "sha256"}},
+        {"groups.*.image", {"os", "release", "repo", "url", "sha256", "snapshot"}},
     };
     return s;
 }
@@ -175,6 +175,21 @@ struct Parser {
             if (origins_of) origins_of->origins["image." + k] = *key;
             return r.string(*key, true);
         };
+        if (auto snap = get("snapshot", false)) {
+            for (const char* k : {"os", "release", "repo", "url", "sha256"})
+                if (source(k))
+                    r.fail(at(k), fmt::format("image.{} and image.snapshot exclude each other (a "
+                                              "snapshot is an image of the local store)",
+                                              k));
+            if (!is_valid_image_name(*snap))
+                r.fail(at("snapshot"), fmt::format("{} is not an image name (letters, digits, '.', "
+                                                   "'_', '-'; at most 64; without .img)",
+                                                   quote(*snap)));
+            im.snapshot = *snap;
+            im.file_name = *snap + ".img";
+            im.name = *snap;
+            return im;
+        }
         bool has_url = source("url").has_value();
         if (auto os = get("os", !has_url)) im.os = word(at("os"), *os, "._-");
         if (auto rel = get("release", !has_url)) im.release = word(at("release"), *rel, "._-");
@@ -244,12 +259,16 @@ struct Parser {
         }
         r.mapping(own, true);
         bool renamed = false;
-        for (const char* k : {"os", "release", "repo", "url"})
+        for (const char* k : {"os", "release", "repo", "url", "snapshot"})
             if (r.has(own + "." + k)) renamed = true;
+        const bool own_snapshot = r.has(own + ".snapshot");
         return image(
             [&](const std::string& k) -> std::optional<std::string> {
                 if (r.has(own + "." + k)) return own + "." + k;
-                if (k == "loopDevice" || ((k == "url" || k == "sha256") && renamed)) return std::nullopt;
+                if (own_snapshot) return std::nullopt;  // a snapshot is the whole image
+                if (k == "loopDevice" ||
+                    ((k == "url" || k == "sha256" || k == "snapshot") && renamed))
+                    return std::nullopt;
                 if (r.has("image." + k)) return "image." + k;
                 return std::nullopt;
             },

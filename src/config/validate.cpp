@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -244,6 +245,15 @@ const std::vector<std::string>& known_host_key_types() {
 }
 
 std::vector<std::string> default_host_key_types() { return {"ed25519", "ecdsa"}; }
+
+bool is_valid_image_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0])))
+        return false;
+    if (name.ends_with(".img")) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    });
+}
 
 bool is_valid_user_name(std::string_view name) {
     if (name.empty() || name.size() > 32) return false;

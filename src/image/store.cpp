@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <set>
@@ -79,6 +80,10 @@ std::string to_json(const VersionInfo& i) {
     j["size"] = i.size;
     j["validators"] = validators_json(i.validators);
     j["stored_at"] = i.stored_at;
+    if (i.snapshot)
+        j["snapshot"] = {{"container", i.snapshot->container},
+                         {"group", i.snapshot->group},
+                         {"base_image", i.snapshot->base_image}};
     return j.dump(2) + "\n";
 }
 
@@ -96,11 +101,54 @@ std::optional<VersionInfo> version_info_from_json(std::string_view text) {
         i.size = j.at("size").get<std::uint64_t>();
         i.validators = validators_from(j.value("validators", json::object()));
         i.stored_at = j.value("stored_at", std::int64_t{0});
+        if (auto sn = j.find("snapshot"); sn != j.end() && sn->is_object())
+            i.snapshot = VersionInfo::Snapshot{sn->value("container", ""), sn->value("group", ""),
+                                               sn->value("base_image", "")};
         if (!is_sha256_hex(i.sha256) || i.name.empty()) return std::nullopt;
         return i;
     } catch (const json::exception&) {
         return std::nullopt;
     }
+}
+
+std::vector<std::string> store_names(const fs::path& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        std::string n = e.path().filename().string();
+        if (n.starts_with(".") || n == "by-sha256" || n == "SHA256SUMS") continue;
+        if (e.is_directory(ec) && !e.is_symlink(ec)) continue;
+        out.push_back(n);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void set_sums_line(const fs::path& dir, const std::string& name, const std::string& sha256) {
+    const fs::path file = dir / "SHA256SUMS";
+    std::string old = sys::read_file_if_exists(file).value_or("");
+    std::string out;
+    std::string_view rest(old);
+    while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        // "HEX  NAME" or "HEX *NAME" (binary mode), as sha256sum writes them
+        auto sp = line.find(' ');
+        std::string_view listed = sp == std::string_view::npos ? "" : line.substr(sp + 1);
+        while (!listed.empty() && (listed.front() == ' ' || listed.front() == '*')) listed.remove_prefix(1);
+        if (listed == name || line.empty()) continue;
+        out += std::string(line) + "\n";
+    }
+    if (!sha256.empty()) out += fmt::format("{}  {}\n", sha256, name);
+    if (out == old) return;
+    if (out.empty()) {
+        std::error_code ec;
+        fs::remove(file, ec);
+        check(ec, fmt::format("remove {}", file.string()));
+        return;
+    }
+    sys::write_file_atomic(file, out, 0644);
 }
 
 Store::Store(fs::path dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {}

@@ -16,6 +16,7 @@ constexpr std::array kPrograms{
     Program{"ssh-keygen", "openssh-client", "the fleet key and the containers' host keys"},
     Program{"visudo", "sudo", "checking the sudoers drop-in of an image that has sudo"},
     Program{"mksquashfs", "squashfs-tools", "container snapshots"},
+    Program{"sfdisk", "fdisk", "the partition table of a snapshot's disk image"},
     Program{"lxcfs", "lxcfs", "the resource limits a container sees"},
 };
 

@@ -168,3 +168,33 @@ TEST_CASE("targets: group names, container names, recorded leftovers, unknown on
                                     Catch::Contains("groups: web, db"));
     }
 }
+
+TEST_CASE("a group's image from a snapshot: the store's NAME.img, nothing inherited to fetch",
+          "[config][groups]") {
+    auto c = config::load(kData / "good" / "snapshot.yaml");
+    REQUIRE(c.groups.size() == 2);
+    const auto& base = c.groups[0]->image;
+    const auto& gold = c.groups[1]->image;
+    CHECK(base.snapshot.empty());
+    CHECK(base.name == "debian-bookworm-latest");
+    CHECK(gold.snapshot == "golden");
+    CHECK(gold.file_name == "golden.img");
+    CHECK(gold.name == "golden");
+    CHECK(gold.url.empty());
+    CHECK(gold.sha256.empty());  // the top level's pin is the bookworm image's
+    CHECK(gold.release.empty());
+    REQUIRE(c.images().size() == 2);
+}
+
+TEST_CASE("image names: what a snapshot may be called", "[config]") {
+    for (const char* ok : {"golden", "web-1.2_rc", "a", "Debian12"}) {
+        INFO(ok);
+        CHECK(config::is_valid_image_name(ok));
+    }
+    for (const char* bad : {"", ".hidden", "-x", "a/b", "../etc", "golden.img", "sp ace", "by sha"}) {
+        INFO(bad);
+        CHECK_FALSE(config::is_valid_image_name(bad));
+    }
+    CHECK(config::is_valid_image_name(std::string(64, 'g')));
+    CHECK_FALSE(config::is_valid_image_name(std::string(65, 'g')));
+}

@@ -1,6 +1,7 @@
 // The image store's layout: versions by checksum, the current one behind an atomically replaced
 // symlink, records, partial downloads, pruning (loop devices are the integration tests' part).
 #include "aplspawn/error.hpp"
+#include "aplspawn/image/checksums.hpp"
 #include "aplspawn/image/sha256.hpp"
 #include "aplspawn/image/store.hpp"
 #include "aplspawn/sys/fs.hpp"
@@ -186,4 +187,23 @@ TEST_CASE("version records round-trip through JSON, broken ones are ignored", "[
     CHECK(back->stored_at == 1700000000);
     CHECK_FALSE(version_info_from_json("{"));
     CHECK_FALSE(version_info_from_json(R"({"name":"x","sha256":"nothex","size":1})"));
+}
+
+TEST_CASE("SHA256SUMS lines: one per image, replaced in place of none, others kept", "[image]") {
+    Tmp t;
+    const fs::path sums = t.path / "SHA256SUMS";
+    const std::string a(64, 'a'), b(64, 'b'), c(64, 'c');
+    sys::write_file_atomic(sums, a + "  debian-bookworm-latest.img\n" + b + " *golden.img\n", 0644);
+    set_sums_line(t.path, "golden.img", c);  // a new snapshot under an old name
+    std::string text = sys::read_file(sums);
+    CHECK(find_sha256(text, "golden.img") == c);
+    CHECK(find_sha256(text, "debian-bookworm-latest.img") == a);
+    CHECK(parse_sha256sums(text).size() == 2);
+    set_sums_line(t.path, "gold2.img", b);
+    CHECK(parse_sha256sums(sys::read_file(sums)).size() == 3);
+    set_sums_line(t.path, "golden.img", "");  // removed
+    set_sums_line(t.path, "gold2.img", "");
+    CHECK(sys::read_file(sums) == a + "  debian-bookworm-latest.img\n");
+    set_sums_line(t.path, "debian-bookworm-latest.img", "");
+    CHECK_FALSE(fs::exists(sums));  // nothing listed: no file
 }

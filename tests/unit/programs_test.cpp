@@ -49,7 +49,8 @@ TEST_CASE("programs: every program aplspawn runs has its Debian package", "[sys]
     const std::pair<const char*, const char*> want[] = {
         {"ssh", "openssh-client"},          {"ssh-keygen", "openssh-client"},
         {"systemd-nspawn", "systemd-container"}, {"visudo", "sudo"},
-        {"mksquashfs", "squashfs-tools"},   {"lxcfs", "lxcfs"}};
+        {"mksquashfs", "squashfs-tools"},   {"sfdisk", "fdisk"},
+        {"lxcfs", "lxcfs"}};
     for (const auto& [name, package] : want) {
         const sys::Program* p = sys::find_known_program(name);
         REQUIRE(p);

@@ -38,6 +38,12 @@ struct VersionInfo {
     std::uint64_t size = 0;        // stored bytes
     Validators validators;         // of the published file when it was downloaded
     std::int64_t stored_at = 0;    // unix seconds
+    // A snapshot (aplspawn snapshot): which container of which group, on which image, made it.
+    struct Snapshot {
+        std::string container, group, base_image;
+        friend bool operator==(const Snapshot&, const Snapshot&) = default;
+    };
+    std::optional<Snapshot> snapshot;
 };
 
 struct Version {
@@ -100,6 +106,14 @@ private:
     fs::path dir_;
     std::string name_;
 };
+
+// The names of the store's images (NAME.img, NAME.raw, ... at its top: files or symlinks, not
+// the dot-files or by-sha256/), sorted.
+std::vector<std::string> store_names(const fs::path& dir);
+
+// SHA256SUMS in the store directory (so it can serve as an image repo, image.repo): sets the line
+// of `name` ("HEX  NAME"), or removes it when sha256 is empty; other lines stay. Atomic.
+void set_sums_line(const fs::path& dir, const std::string& name, const std::string& sha256);
 
 // Loop devices whose backing file is `file` (same device and inode), e.g. "/dev/loop3".
 std::vector<std::string> loop_devices_using(const fs::path& file);
