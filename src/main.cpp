@@ -44,9 +44,14 @@ std::optional<std::string> check_options(const cli::Operation& op, const cli::Op
     if (o.dry_run && !op.changes_host)
         return fmt::format("--dry-run applies to operations that change the host, not {}", op.name);
     if (o.json && !op.prints_data)
-        return fmt::format("--json applies to names, pids, list, status and inventory, not {}", op.name);
-    if (o.force && op.name != "netdown") return fmt::format("--force applies to netdown, not {}", op.name);
+        return fmt::format("--json applies to names, pids, list, status, inventory and images, not {}", op.name);
+    if (o.force && op.name != "netdown" && op.name != "snapshot" && op.name != "images" &&
+        op.name != "cleanup")
+        return fmt::format("--force applies to netdown, snapshot, images and cleanup --images, not {}",
+                           op.name);
     if (o.images && op.name != "cleanup") return fmt::format("--images applies to cleanup, not {}", op.name);
+    if (!o.remove.empty() && op.name != "images")
+        return fmt::format("--remove applies to images, not {}", op.name);
     if ((given("--format") || o.list || !o.host.empty()) && op.name != "inventory")
         return fmt::format("--format, --list and --host apply to inventory, not {}", op.name);
     if (o.timeout_sec && op.name != "spawn" && op.name != "stop")
@@ -82,9 +87,11 @@ int run(int argc, char** argv) {
     auto* verbose = app.add_flag("-v,--verbose", verbose_flag, "print more about each step");
     auto* quiet = app.add_flag("-q,--quiet", quiet_flag, "print only failures (and data)");
     verbose->excludes(quiet);
-    app.add_flag("--json", o.json, "machine-readable output (names, pids, list, status, inventory)");
+    app.add_flag("--json", o.json, "machine-readable output (names, pids, list, status, inventory, images)");
     app.add_flag("--dry-run", o.dry_run, "print what would change, change nothing");
-    app.add_flag("--force", o.force, "netdown: proceed even while containers run");
+    app.add_flag("--force", o.force,
+                 "netdown: proceed even while containers run; snapshot: replace an image of that "
+                 "name; images --remove, cleanup --images: also images in use");
     app.add_flag("--images", o.images, "cleanup: also remove the image store");
     app.add_option("--format", o.format, "inventory: ini (default), yaml or json")
         ->check(CLI::IsMember({"ini", "yaml", "json"}));
@@ -93,6 +100,7 @@ int run(int argc, char** argv) {
     app.add_option("--timeout", o.timeout_sec, "spawn/stop: seconds to wait (overrides config)")
         ->check(CLI::Range(1, 3600));
     app.add_flag("--summary", o.summary, "status: one line per container and the totals");
+    app.add_option("--remove", o.remove, "images: take the image NAME out of the store");
     constexpr const char* kTargets = "groups or containers to act on (default: the whole fleet)";
     app.add_option("targets", o.targets, kTargets);
 

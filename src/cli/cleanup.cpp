@@ -2,10 +2,12 @@
 // "Removing content of working directories" (docs/spawn.md); with targets, only those
 // containers'. --images: the image store too.
 #include "aplspawn/fleet/cleanup.hpp"
+#include "aplspawn/fleet/snapshot.hpp"
 #include "aplspawn/fleet/known_hosts.hpp"
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/targets.hpp"
+#include "aplspawn/image/store.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/lock.hpp"
 #include "cli/operation.hpp"
@@ -40,9 +42,12 @@ Exit run_cleanup(const Context& ctx) {
     if (!dry && !lock) lock.emplace(sys::DirLock::acquire(state.dir(), "cleanup"));
 
     const fleet::CleanupPlan plan =
-        fleet::plan_cleanup(c, state, view, selection.all, ctx.options.images);
+        fleet::plan_cleanup(c, state, view, selection.all, ctx.options.images, ctx.options.force);
     for (const auto& r : plan.refused) out::info(r);
     Change all = Change::unchanged;
+    // What a snapshot killed on the way left in the store (its mounts) goes first.
+    if (ctx.options.images && !dry)
+        all |= with_context("cleanup", [&] { return fleet::remove_snapshot_leftovers(c.paths.local_store); });
     for (const auto& g : plan.groups) {
         if (dry) {
             for (const auto& n : g.names) out::plan(fmt::format("Remove {}", (g.dir / n).string()));
@@ -53,6 +58,13 @@ Exit run_cleanup(const Context& ctx) {
         all |= ch;
         out::ok(fmt::format("{} was cleaned up{}", g.dir.string(),
                             ch == Change::changed ? "" : std::string(out::already_so)));
+    }
+    for (const auto& name : plan.pruned_images) {
+        if (dry) continue;
+        with_context("cleanup", [&] {
+            image::set_sums_line(c.paths.local_store, name, "");
+            image::Store(c.paths.local_store, name).prune();
+        });
     }
     // The removed containers' host keys (a container made again gets new ones), and their
     // membership of the fleet.

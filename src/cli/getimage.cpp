@@ -3,6 +3,7 @@
 #include "aplspawn/fleet/private_dirs.hpp"
 #include "aplspawn/image/progress.hpp"
 #include "aplspawn/image/pull.hpp"
+#include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/parallel.hpp"
 #include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
@@ -127,6 +128,17 @@ Exit run_getimage(const Context& ctx) {
         if (std::none_of(images.begin(), images.end(),
                          [&](const config::Image* im) { return im->file_name == ct->image().file_name; }))
             images.push_back(&ct->image());
+    // Snapshots are made here, not downloaded: they only have to be in the store.
+    std::vector<const config::Image*> snapshots;
+    std::erase_if(images, [&](const config::Image* im) {
+        if (im->from_store()) snapshots.push_back(im);
+        return im->from_store();
+    });
+    for (const auto* im : snapshots) {
+        if (!fleet::current_image(c, *im)) throw fleet::missing_snapshot(c, *im);
+        out::ok(fmt::format("Image {} is a snapshot in {}: nothing to download", im->file_name,
+                            c.paths.local_store.string()));
+    }
 
     const std::string step_dirs = "Creating working directories";
     if (dry) {

@@ -26,6 +26,7 @@ struct Options {
     std::string host;                                    // --host NAME (inventory, dynamic)
     std::optional<int> timeout_sec;                      // --timeout (spawn, stop)
     bool summary = false;                                // --summary (status)
+    std::string remove;                                  // --remove NAME (images)
     std::vector<std::string> targets;                    // groups or containers (positional)
 };
 
@@ -61,5 +62,8 @@ Exit run_names(const Context&);
 Exit run_inventory(const Context&);
 Exit run_cleanup(const Context&);
 Exit run_list(const Context&);
+Exit run_snapshot(const Context&);
+Exit run_reset(const Context&);
+Exit run_images(const Context&);
 
 }  // namespace aplspawn::cli

@@ -27,6 +27,12 @@ constexpr std::array kOperations = {
               false, true, false},
     Operation{"cleanup", "remove the fleet's containers' data and state (after stop)", run_cleanup,
               true, true, false, true},
+    Operation{"snapshot", "make an image of the store from a container: snapshot CONTAINER NAME",
+              run_snapshot, true, true, false, true},
+    Operation{"reset", "put containers back to their image's state, keeping their identity",
+              run_reset, true, true, false, true},
+    Operation{"images", "list the local store's images (--remove NAME takes one out)", run_images,
+              false, true, true, false},
 };
 
 }  // namespace

@@ -48,6 +48,7 @@ std::vector<const config::Image*> images_of(const std::vector<const config::Cont
 void require_images(const config::Config& c, const std::vector<const config::Image*>& images) {
     for (const auto* im : images) {
         auto img = fleet::current_image(c, *im);
+        if (!img && im->from_store()) throw fleet::missing_snapshot(c, *im);
         if (!img)
             throw Error(fmt::format("image {} is not in the store {}: run aplspawn getimage first",
                                     im->file_name, c.paths.local_store.string()));

@@ -1,5 +1,6 @@
 #include "aplspawn/fleet/cleanup.hpp"
 
+#include "aplspawn/image/store.hpp"
 #include "aplspawn/sys/mount.hpp"
 #include "aplspawn/sys/remove_tree.hpp"
 
@@ -41,7 +42,7 @@ void check_cleanup_allowed(const FleetView& view, const std::vector<LowerStatus>
 }
 
 CleanupPlan plan_cleanup(const config::Config& c, const StateDir& state, const FleetView& view,
-                         bool whole_fleet, bool images) {
+                         bool whole_fleet, bool images, bool force) {
     CleanupPlan plan;
     std::vector<std::string> names;
     std::map<fs::path, std::vector<std::string>> homes;  // merged directories, by homePath
@@ -67,17 +68,35 @@ CleanupPlan plan_cleanup(const config::Config& c, const StateDir& state, const F
     plan.groups.push_back(group_of(c.paths.lower, lowers));
     plan.groups.push_back(group_of(state.dir(), {"containers", "known_hosts", "lower", "members"}));
     if (images) {
-        if (is_under(c.paths.local_store, c.paths.working_dir)) {
-            std::vector<std::string> all;
-            std::error_code ec;
-            for (const auto& e : fs::directory_iterator(c.paths.local_store, ec))
-                all.push_back(e.path().filename().string());
-            std::sort(all.begin(), all.end());
-            plan.groups.push_back(group_of(c.paths.local_store, all));
-        } else {
+        if (!is_under(c.paths.local_store, c.paths.working_dir)) {
             plan.refused.push_back(fmt::format(
                 "{} is not under the working directory {}, refusing to remove its content",
                 c.paths.local_store.string(), c.paths.working_dir.string()));
+            return plan;
+        }
+        // The images the config's groups use stay unless forced: a snapshot may be the only
+        // copy of a prepared host.
+        std::vector<std::string> kept;
+        if (!force)
+            for (const auto* im : c.images())
+                if (sys::exists_at(c.paths.local_store, im->file_name)) kept.push_back(im->file_name);
+        std::vector<std::string> all;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(c.paths.local_store, ec))
+            all.push_back(e.path().filename().string());
+        std::sort(all.begin(), all.end());
+        if (kept.empty()) {
+            plan.groups.push_back(group_of(c.paths.local_store, all));
+        } else {
+            for (const auto& k : kept)
+                plan.refused.push_back(fmt::format("{} kept: a group of the config uses it "
+                                                   "(cleanup --images --force removes it too)",
+                                                   (c.paths.local_store / k).string()));
+            std::vector<std::string> unused;
+            for (const auto& n : image::store_names(c.paths.local_store))
+                if (std::find(kept.begin(), kept.end(), n) == kept.end()) unused.push_back(n);
+            plan.groups.push_back(group_of(c.paths.local_store, unused));
+            plan.pruned_images = unused;
         }
     }
     return plan;

@@ -74,6 +74,19 @@ Change unmount_all(const fs::path& mp) {
 
 }  // namespace
 
+Error missing_snapshot(const config::Config& c, const config::Image& im) {
+    std::string key = "image.snapshot";
+    for (const auto& g : c.groups)
+        if (g->image.file_name == im.file_name) {
+            key = g->origin("image.snapshot");
+            break;
+        }
+    return Error::usage(fmt::format("{}: there is no snapshot '{}' in the store {} (aplspawn "
+                                    "snapshot CONTAINER {} makes it; aplspawn images lists the store)",
+                                    c.where(key), im.snapshot, c.paths.local_store.string(),
+                                    im.snapshot));
+}
+
 fs::path lower_dir(const config::Config& c, std::string_view image_name) {
     return sys::canonical_for_mountinfo(c.paths.lower / image_name);
 }
@@ -140,6 +153,7 @@ LowerPlan plan_lower(const config::Config& c, const config::Image& im, bool in_u
                                              image_path(c, im).string()));
             return plan;
         }
+        if (im.from_store()) throw missing_snapshot(c, im);
         throw missing_image(c, im);
     }
     plan.fd = std::move(img->first);

@@ -79,6 +79,12 @@ void check_upper_filesystem(const config::Config& c, bool create) {
     }
 }
 
+std::string overlay_union_data(const std::vector<fs::path>& layers) {
+    std::string out = "lowerdir=";
+    for (std::size_t i = 0; i < layers.size(); ++i) out += (i ? ":" : "") + escape_overlay_path(layers[i]);
+    return out;
+}
+
 std::string overlay_mount_data(const fs::path& lower, const ContainerDirs& d) {
     // index=off: the upper layer stays usable with a new lower layer (a newer image version,
     // another loop device) whatever the kernel's default is.

@@ -57,14 +57,18 @@ bool is_base64(std::string_view w) {
 
 }  // namespace
 
-std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
-                       const std::vector<HostEntry>& fleet) {
-    const std::string ip_text = ip.str();
-    const std::vector<std::string> ours{fmt::format("{}\t{}", ip_text, name),
-                                        fmt::format("127.0.1.1\t{}", name)};
-    std::vector<std::string> out;
-    std::optional<size_t> at;            // where the first managed line was
-    std::optional<size_t> after_local;   // just after the first 127.0.0.1 line
+namespace {
+
+// The lines of /etc/hosts without the ones aplspawn manages for the container (127.0.1.1 or IP,
+// or NAME as their only name) and without the fleet's block; where the first managed line was,
+// and just after the first 127.0.0.1 line.
+struct HostsLines {
+    std::vector<std::string> lines;
+    std::optional<size_t> at, after_local;
+};
+
+HostsLines strip_managed(std::string_view hosts, std::string_view name, const std::string& ip_text) {
+    HostsLines h;
     bool in_block = false;
     for (std::string_view line : lines_of(hosts)) {
         if (line == kFleetBegin) {
@@ -79,26 +83,46 @@ std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
         bool managed = !w.empty() && (w[0] == "127.0.1.1" || w[0] == ip_text ||
                                       (w.size() == 2 && w[1] == name));
         if (managed) {
-            if (!at) at = out.size();
+            if (!h.at) h.at = h.lines.size();
             continue;
         }
-        out.emplace_back(line);
-        if (!after_local && !w.empty() && w[0] == "127.0.0.1") after_local = out.size();
+        h.lines.emplace_back(line);
+        if (!h.after_local && !w.empty() && w[0] == "127.0.0.1") h.after_local = h.lines.size();
     }
-    size_t pos = at ? *at : after_local ? *after_local : out.size();
-    out.insert(out.begin() + static_cast<std::ptrdiff_t>(pos), ours.begin(), ours.end());
-    while (!out.empty() && out.back().empty()) out.pop_back();
+    while (!h.lines.empty() && h.lines.back().empty()) h.lines.pop_back();
+    return h;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    return text;
+}
+
+}  // namespace
+
+std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
+                       const std::vector<HostEntry>& fleet) {
+    const std::string ip_text = ip.str();
+    HostsLines h = strip_managed(hosts, name, ip_text);
+    const std::vector<std::string> ours{fmt::format("{}\t{}", ip_text, name),
+                                        fmt::format("127.0.1.1\t{}", name)};
+    size_t pos = h.at ? *h.at : h.after_local ? *h.after_local : h.lines.size();
+    pos = std::min(pos, h.lines.size());
+    h.lines.insert(h.lines.begin() + static_cast<std::ptrdiff_t>(pos), ours.begin(), ours.end());
     std::vector<std::string> block;
     for (const auto& e : fleet)
         if (e.name != name) block.push_back(fmt::format("{}\t{}", e.ip.str(), e.name));
     if (!block.empty()) {
-        out.emplace_back(kFleetBegin);
-        out.insert(out.end(), block.begin(), block.end());
-        out.emplace_back(kFleetEnd);
+        h.lines.emplace_back(kFleetBegin);
+        h.lines.insert(h.lines.end(), block.begin(), block.end());
+        h.lines.emplace_back(kFleetEnd);
     }
-    std::string text;
-    for (auto& l : out) text += l + "\n";
-    return text;
+    return joined(h.lines);
+}
+
+std::string hosts_without(std::string_view hosts, std::string_view name, Ipv4 ip) {
+    return joined(strip_managed(hosts, name, ip.str()).lines);
 }
 
 bool is_valid_machine_id(std::string_view content) {

@@ -23,6 +23,8 @@ inline constexpr std::string_view kFleetBegin = "# BEGIN aplspawn fleet (managed
 inline constexpr std::string_view kFleetEnd = "# END aplspawn fleet";
 std::string hosts_with(std::string_view hosts, std::string_view name, Ipv4 ip,
                        const std::vector<HostEntry>& fleet = {});
+// /etc/hosts without what hosts_with adds (the container's own lines, the fleet's block).
+std::string hosts_without(std::string_view hosts, std::string_view name, Ipv4 ip);
 
 // A machine-id systemd accepts: 32 lower-case hex digits (then an optional newline), not all
 // zeros. "", "uninitialized" and anything else are not.

@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -419,6 +420,24 @@ Change RootFs::remove_empty_dir(std::string_view path) const {
     if (!e) return Change::unchanged;
     if (::unlinkat(e->dir.get(), e->name.c_str(), S_ISDIR(e->st.st_mode) ? AT_REMOVEDIR : 0) < 0)
         throw_errno(what);
+    return Change::changed;
+}
+
+Change RootFs::whiteout(std::string_view path) const {
+    const std::string what = fmt::format("whiteout {}", shown(path));
+    std::string parent, name;
+    std::tie(parent, name) = with_context(what, [&] { return split_last(path); });
+    UniqueFd dir(open_raw(parent, O_PATH | O_DIRECTORY));
+    if (!dir) throw_errno(what);
+    struct ::stat st {};
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return Change::unchanged;
+        if (S_ISDIR(st.st_mode)) throw Error::from_errno(what, EISDIR);
+        if (::unlinkat(dir.get(), name.c_str(), 0) < 0) throw_errno(what);
+    } else if (errno != ENOENT) {
+        throw_errno(what);
+    }
+    if (::mknodat(dir.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) throw_errno(what);
     return Change::changed;
 }
 

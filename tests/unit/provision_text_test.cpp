@@ -124,3 +124,19 @@ TEST_CASE("passwords: yescrypt with a random salt, verified against any hash", "
     CHECK(password::matches("test", sha512));
     CHECK_FALSE(password::matches("tesT", sha512));
 }
+
+TEST_CASE("hosts_without: a snapshot's /etc/hosts loses the container's lines and the fleet block",
+          "[provision][unit]") {
+    const std::string debian = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n";
+    std::string mine = text::hosts_with(debian, "golden10", ip("10.10.12.10"));
+    mine += "192.168.7.7 mirror.local\n";  // a line the playbook added stays
+    mine = text::hosts_with(mine, "golden10", ip("10.10.12.10"),
+                            {{"golden10", ip("10.10.12.10")}, {"web11", ip("10.10.12.11")}});
+    REQUIRE(mine.find("web11") != std::string::npos);
+    std::string out = text::hosts_without(mine, "golden10", ip("10.10.12.10"));
+    CHECK(out == "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+                 "192.168.7.7 mirror.local\n");
+    // A container made from the snapshot gets its own lines back, as from any image.
+    CHECK(text::hosts_with(out, "gold30", ip("10.10.12.30")).find("10.10.12.30\tgold30\n") !=
+          std::string::npos);
+}

@@ -29,6 +29,10 @@ fs::path lower_dir(const config::Config& c, std::string_view image_name);
 // path.localStore/FILE_NAME: the store's current version of an image.
 fs::path image_path(const config::Config& c, const config::Image& im);
 
+// A snapshot image (image.snapshot) the store does not have: Error::usage naming the config key
+// of a group that uses it.
+Error missing_snapshot(const config::Config& c, const config::Image& im);
+
 // The image file the store's path resolves to now; nullopt when there is none.
 struct ImageFile {
     fs::path path;  // symlinks resolved

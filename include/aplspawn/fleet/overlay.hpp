@@ -34,6 +34,10 @@ ContainerDirs container_dirs(const config::Config& c, const config::Container& c
 // existing parent).
 void check_upper_filesystem(const config::Config& c, bool create);
 
+// A read-only union of directories, topmost first: "lowerdir=A:B:C" (escaped as below). Mounted
+// read-only (MS_RDONLY) it needs no upper or work directory.
+std::string overlay_union_data(const std::vector<fs::path>& layers);
+
 // "lowerdir=L,upperdir=U,workdir=W,index=off", with ',', ':' and '\' in paths escaped.
 std::string overlay_mount_data(const fs::path& lower, const ContainerDirs& dirs);
 

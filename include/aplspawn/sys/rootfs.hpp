@@ -89,6 +89,11 @@ public:
     // to a directory is never followed); Change::unchanged when nothing is there.
     Change remove_empty_dir(std::string_view path) const;
 
+    // Used on a directory that is a layer of an overlay: makes path a whiteout (a character
+    // device 0/0), which hides the entry of the layers below it in the merged view. A file,
+    // symlink or whiteout there is replaced; a directory there throws.
+    Change whiteout(std::string_view path) const;
+
     // An O_PATH descriptor of a directory inside the root (symlinks followed inside the root).
     // A program that must write by path (ssh-keygen) can be given /proc/PID/fd/N/NAME: the
     // kernel takes exactly this directory, whatever symlinks lie on the way to it.
