@@ -1069,8 +1069,10 @@ def raw_samples(results):
 
 
 def main():
-    import groups_bench  # beside this file; it uses this module's harness
+    import groups_bench  # beside this file; they use this module's harness
+    import snapshots_bench
     groups_bench.bench = sys.modules[__name__]
+    snapshots_bench.bench = sys.modules[__name__]
     ap = argparse.ArgumentParser()
     ap.add_argument("--aplspawn", required=True)
     ap.add_argument("--image-repo", required=True)
@@ -1095,7 +1097,9 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0, help="seconds of quiet between runs")
     ap.add_argument("--groups-size", type=int, default=10, help="groups: the fleet's N")
     ap.add_argument("--groups-runs", type=int, default=5)
-    ap.add_argument("--only", default="spawn,status,profile,getimage,groups")
+    ap.add_argument("--snapshot-runs", type=int, default=3, help="snapshots: runs of each")
+    ap.add_argument("--reset-size", type=int, default=10, help="snapshots: the N of reset/spawn")
+    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -1151,6 +1155,8 @@ def main():
             bench_getimage(env, results)
         if "groups" in only:
             groups_bench.bench_groups(env, results)
+        if "snapshots" in only:
+            snapshots_bench.bench_snapshots(env, results)
     finally:
         results["elapsed_s"] = time.monotonic() - t_start
         results["load_end"] = loadavg()
@@ -1160,9 +1166,9 @@ def main():
             log(f"netdown: {e}")
         md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
-        groups_md = groups_bench.summarize(results)
-        if groups_md:
-            md += "\n" + "\n".join(groups_md) + "\n"
+        for part in (groups_bench.summarize(results), snapshots_bench.summarize(results)):
+            if part:
+                md += "\n" + "\n".join(part) + "\n"
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1, default=str)
         with open(os.path.join(args.out, "results.md"), "w") as f:
