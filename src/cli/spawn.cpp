@@ -10,6 +10,7 @@
 #include "aplspawn/fleet/parallel.hpp"
 #include "aplspawn/fleet/private_dirs.hpp"
 #include "aplspawn/fleet/settle.hpp"
+#include "aplspawn/fleet/host_limits.hpp"
 #include "aplspawn/fleet/spawn.hpp"
 #include "aplspawn/fleet/targets.hpp"
 #include "aplspawn/output.hpp"
@@ -101,29 +102,22 @@ void write_variables_files(const config::Config& c, const std::vector<const conf
     }
 }
 
-// Every booted container's systemd (and its services) takes inotify instances from root's
-// per-user limit; Debian's default of 128 runs out at about 16 containers, and the container that
-// hits it never starts sshd. Say so before it happens.
-void note_inotify_limit(const std::vector<const config::Container*>& cts) {
-    constexpr int kPerContainer = 8;
-    int booted = static_cast<int>(std::count_if(cts.begin(), cts.end(), [](const auto* ct) {
-        return ct->common().mode() == config::StartMode::boot;
-    }));
-    if (booted == 0) return;
-    std::optional<std::string> text;
-    try {
-        text = sys::read_file_if_exists("/proc/sys/fs/inotify/max_user_instances");
-    } catch (const Error&) {
-        return;
+// Host-wide limits (fleet/host_limits.hpp): a known shortfall stops the run before anything
+// starts. Containers that run already hold their share; only the ones to start count.
+void check_host_limits(const config::Config& c, const std::vector<const config::Container*>& cts,
+                       const fleet::FleetView& view) {
+    long booted = 0;
+    for (const auto* ct : cts) {
+        if (ct->common().mode() != config::StartMode::boot) continue;
+        auto v = std::find_if(view.containers.begin(), view.containers.end(),
+                              [&](const auto& x) { return x.name == ct->name; });
+        if (v == view.containers.end() || !v->busy()) ++booted;
     }
-    if (!text) return;
-    int limit = std::atoi(text->c_str());
-    int needed = booted * kPerContainer + 32;
-    if (limit <= 0 || limit >= needed) return;
-    out::info(fmt::format("fs.inotify.max_user_instances is {}; {} booted containers need about {}: "
-                          "raise it (sysctl -w fs.inotify.max_user_instances={}) or some will fail "
-                          "to start their services",
-                          limit, booted, needed, std::max(1024, needed)));
+    auto shortfalls = fleet::limit_shortfalls(fleet::read_host_counts(), booted,
+                                              static_cast<long>(c.fleet.size()));
+    if (shortfalls.empty()) return;
+    for (std::size_t i = 1; i < shortfalls.size(); ++i) out::fail(shortfalls[i]);
+    throw Error(shortfalls[0]);
 }
 
 }  // namespace
@@ -150,7 +144,7 @@ Exit run_spawn(const Context& ctx) {
     fleet::FleetView view = fleet::observe(c, state);
     refuse_leftovers(view);
     fleet::check_upper_filesystem(c, !dry);
-    note_inotify_limit(selected);
+    check_host_limits(c, selected, view);
 
     // The fleet keys (generated on first use) and the line each group's containers authorize.
     std::map<std::string, std::string> keys;

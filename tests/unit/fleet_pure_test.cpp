@@ -2,6 +2,7 @@
 // nspawn arguments, known_hosts edits, script mode's variables, stray nspawn detection, ordered
 // parallel reporting.
 #include "aplspawn/config.hpp"
+#include "aplspawn/fleet/host_limits.hpp"
 #include "aplspawn/fleet/container_spec.hpp"
 #include "aplspawn/fleet/known_hosts.hpp"
 #include "aplspawn/fleet/launch.hpp"
@@ -318,4 +319,38 @@ TEST_CASE("run_ordered: parallel work, reports in index order", "[fleet]") {
         });
     CHECK(order == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7});
     CHECK(peak.load() > 1);
+}
+
+TEST_CASE("host limits: a fleet of 100 on Debian's defaults is stopped naming the sysctl and the value",
+          "[fleet]") {
+    fleet::HostCounts debian;  // this machine as installed: 2 CPUs, Debian's sysctls
+    debian.inotify_instances_limit = 128;
+    debian.inotify_instances_used = 20;
+    debian.pid_max = 32768;
+    debian.threads_max = 191000;
+    debian.tasks = 300;
+    debian.neigh_gc_thresh3 = 1024;
+    CHECK(fleet::limit_shortfalls(debian, 10, 10).empty());  // 20 + 80 + 16 <= 128
+    auto s = fleet::limit_shortfalls(debian, 100, 100);
+    REQUIRE(s.size() == 1);
+    CHECK(s[0] == "fs.inotify.max_user_instances is 128; 100 more booted containers (20 instances "
+                  "in use now) need about 836: raise it first (sysctl -w "
+                  "fs.inotify.max_user_instances=1024, and a file in /etc/sysctl.d/ to keep it)");
+    // Already running containers hold their instances: only the new ones count.
+    debian.inotify_instances_limit = 1024;
+    debian.inotify_instances_used = 900;
+    CHECK(fleet::limit_shortfalls(debian, 10, 110).empty());
+    CHECK(fleet::limit_shortfalls(debian, 20, 120).size() == 1);
+    // 1000 containers: tasks and the neighbour table too.
+    debian.inotify_instances_limit = 16384;
+    debian.inotify_instances_used = 0;
+    s = fleet::limit_shortfalls(debian, 1000, 1000);
+    REQUIRE(s.size() == 2);
+    CHECK(s[0].starts_with("kernel.pid_max is 32768; 1000 more booted containers (300 tasks now) need "
+                           "about 64300: raise it first (sysctl -w kernel.pid_max=65536,"));
+    CHECK(s[1].starts_with("net.ipv4.neigh.default.gc_thresh3 is 1024; 1000 containers on the bridge "
+                           "need about 1256"));
+    // Unknown values are not checked; script-mode containers only count on the bridge.
+    CHECK(fleet::limit_shortfalls(fleet::HostCounts{}, 1000, 1000).empty());
+    CHECK(fleet::limit_shortfalls(debian, 0, 10).empty());
 }
