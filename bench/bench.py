@@ -1071,6 +1071,8 @@ def raw_samples(results):
 def main():
     import groups_bench  # beside this file; they use this module's harness
     import snapshots_bench
+    import ansible_bench
+    ansible_bench.bench = sys.modules[__name__]
     groups_bench.bench = sys.modules[__name__]
     snapshots_bench.bench = sys.modules[__name__]
     ap = argparse.ArgumentParser()
@@ -1099,7 +1101,9 @@ def main():
     ap.add_argument("--groups-runs", type=int, default=5)
     ap.add_argument("--snapshot-runs", type=int, default=3, help="snapshots: runs of each")
     ap.add_argument("--reset-size", type=int, default=10, help="snapshots: the N of reset/spawn")
-    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots")
+    ap.add_argument("--ansible-size", type=int, default=10, help="ansible: the fleet's N")
+    ap.add_argument("--ansible-runs", type=int, default=3)
+    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,ansible")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -1157,6 +1161,8 @@ def main():
             groups_bench.bench_groups(env, results)
         if "snapshots" in only:
             snapshots_bench.bench_snapshots(env, results)
+        if "ansible" in only:
+            ansible_bench.bench_ansible(env, results)
     finally:
         results["elapsed_s"] = time.monotonic() - t_start
         results["load_end"] = loadavg()
@@ -1166,7 +1172,8 @@ def main():
             log(f"netdown: {e}")
         md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
-        for part in (groups_bench.summarize(results), snapshots_bench.summarize(results)):
+        for part in (groups_bench.summarize(results), snapshots_bench.summarize(results),
+                     ansible_bench.summarize(results)):
             if part:
                 md += "\n" + "\n".join(part) + "\n"
         with open(os.path.join(args.out, "results.json"), "w") as f:

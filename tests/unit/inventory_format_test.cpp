@@ -193,3 +193,16 @@ TEST_CASE("inventory file: written atomically, unchanged when it already holds t
     CHECK(inventory::write_file(f, "[aplspawned]\nx\n") == Change::changed);
     CHECK(sys::read_file(f) == "[aplspawned]\nx\n");
 }
+
+TEST_CASE("the fleet group's vars: pipelining on, in every format, overridable by a group's vars",
+          "[inventory]") {
+    Scratch s;
+    auto c = fleet_config(s.dir, 1);
+    auto inv = inventory::from_config(c);
+    CHECK(inv.vars == nlohmann::ordered_json({{"ansible_pipelining", true}}));
+    std::string ini = inventory::to_ini(inv);
+    CHECK(ini.ends_with("\n[aplspawned:vars]\nansible_pipelining=True\n"));
+    CHECK(inventory::to_json(inv)["all"]["children"]["aplspawned"]["vars"]["ansible_pipelining"] == true);
+    CHECK(inventory::to_yaml(inv).find("vars:\n        ansible_pipelining: true") != std::string::npos);
+    CHECK(inventory::dynamic_list(inv)["aplspawned"]["vars"]["ansible_pipelining"] == true);
+}

@@ -46,6 +46,9 @@ struct Group {
 
 struct Inventory {
     std::string group{kGroup};  // the fleet's group ("aplspawned")
+    // The fleet group's vars: what makes Ansible fast on aplspawn's hosts (ansible_pipelining).
+    // Group vars of the config's groups (children) override them, as Ansible orders group vars.
+    nlohmann::ordered_json vars = nlohmann::ordered_json::object();
     // The config's groups, children of `group`; empty: the hosts are directly in `group`.
     std::vector<Group> children;
     std::vector<Host> hosts;  // fleet order
