@@ -18,6 +18,9 @@ import os
 bench = None
 
 VARIANTS = ["defaults", "aplspawn"]
+EXPERIMENTS = {  # --ansible-experiment NAME adds a variant: aplspawn's inventory plus these vars
+    "nocompress": {"ansible_ssh_args": "-o ControlMaster=auto -o ControlPersist=60s"},
+}
 PLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ansible-play.yml")
 
 
@@ -43,13 +46,21 @@ def bench_ansible(env, results):
         json.dump(full, f)
     with open(invs["defaults"], "w") as f:
         json.dump(defaults_inventory(full), f)
+    variants = list(VARIANTS)
+    for name in filter(None, env.args.ansible_experiment.split(",")):
+        inv = json.loads(json.dumps(full))
+        inv["all"]["children"]["aplspawned"].setdefault("vars", {}).update(EXPERIMENTS[name])
+        invs[name] = os.path.join(env.dir, f"ansible-{name}.json")
+        with open(invs[name], "w") as f:
+            json.dump(inv, f)
+        variants.append(name)
     home = os.path.join(env.dir, "ansible-home")
     os.makedirs(home, exist_ok=True)
     cfgfile = os.path.join(home, "ansible.cfg")
     open(cfgfile, "w").close()
     # One warm-up run (not counted): the containers' first logins, page cache of Ansible itself.
     for i in range(-1, env.args.ansible_runs):
-        order = VARIANTS if i % 2 == 0 else list(reversed(VARIANTS))
+        order = variants if i % 2 == 0 else list(reversed(variants))
         for v in order:
             cp = os.path.join(home, f"cp-{v}-{i + 1}")
             aenv = dict(env.env, ANSIBLE_HOME=home, ANSIBLE_CONFIG=cfgfile,
@@ -80,17 +91,18 @@ def summarize(results):
     if not runs:
         return []
     med = {}
-    for v in VARIANTS:
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    for v in variants:
         ok = [r for r in runs if r["variant"] == v and r["rc"] == 0]
         ws = [r["wall"] for r in ok]
         med[v] = (bench.median(ws), min(ws) if ws else None, max(ws) if ws else None,
                   bench.median([r["cpu"] for r in ok]), sum(1 for r in runs if r["variant"] == v and r["rc"]))
     n = runs[0]["n"]
     lines = ["### Ansible on the fleet: aplspawn's inventory against Ansible's defaults (same run)", "",
-             f"bench/ansible-play.yml on N = {n} containers, median of {len(runs) // len(VARIANTS)} "
+             f"bench/ansible-play.yml on N = {n} containers, median of {len(runs) // len(variants)} "
              "alternating runs. Target: aplspawn / defaults <= 0.7.", "",
              "| inventory | playbook s (min–max) | controller CPU s | failed |", "|---|---|---|---|"]
-    for v in VARIANTS:
+    for v in variants:
         m = med[v]
         lines.append(f"| {v} | {bench.fmt_s(m[0])} ({bench.fmt_s(m[1])}–{bench.fmt_s(m[2])}) | "
                      f"{bench.fmt_s(m[3])} | {m[4]} |")

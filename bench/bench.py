@@ -1103,6 +1103,7 @@ def main():
     ap.add_argument("--reset-size", type=int, default=10, help="snapshots: the N of reset/spawn")
     ap.add_argument("--ansible-size", type=int, default=10, help="ansible: the fleet's N")
     ap.add_argument("--ansible-runs", type=int, default=3)
+    ap.add_argument("--ansible-experiment", default="", help="ansible: extra variants (nocompress)")
     ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,ansible")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
