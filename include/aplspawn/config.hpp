@@ -94,6 +94,39 @@ struct Common {
     StartMode mode() const { return startup_script.empty() ? StartMode::boot : StartMode::script; }
 };
 
+// A network besides the fleet's bridge (networks.NAME, new): a bridge of its own that netup
+// creates, the host's address on it, and whether it is NATed out like the fleet's bridge or
+// isolated (the default: no NAT, no forwarding to or from any other network).
+struct Network {
+    std::string name;    // networks.NAME: also the name of its interface in each container on it
+    std::string bridge;  // networks.NAME.bridge (at most 15 bytes)
+    Ipv4 address;        // networks.NAME.address: the host's address on it
+    int prefix = 0;      // networks.NAME.netPrefix
+    Subnet subnet;       // address/netPrefix
+    bool nat = false;    // networks.NAME.nat
+};
+
+// A group's addresses on one network: groups.NAME.networks.NET: [first, end) (without groups:
+// cntCommon.networks.NET).
+struct NetworkRange {
+    std::shared_ptr<const Network> network;
+    Ipv4 begin, end;
+    std::string key;  // "groups.db.networks.backend": where it is written, for messages
+};
+
+// A container's interface on a network besides the fleet's bridge, and its address there.
+struct Attachment {
+    std::shared_ptr<const Network> network;
+    Ipv4 ip;
+    friend bool operator==(const Attachment& a, const Attachment& b) {
+        return a.network->name == b.network->name && a.ip == b.ip;
+    }
+};
+
+// The name of the main interface in every container (on the fleet's bridge, with the default
+// route). The interface on a network of `networks` is named after the network.
+inline constexpr std::string_view kMainInterface = "host0";
+
 // A host directory bound into a group's containers (groups.NAME.binds: "SRC:DST[:ro|rw]").
 struct BindMount {
     fs::path host;          // absolute (relative paths resolve against the config file)
@@ -117,6 +150,9 @@ struct Group {
     ContainerVariables vars;
     Common common;
     std::vector<BindMount> binds;               // groups.NAME.binds (new)
+    // groups.NAME.networks (new): its range on each network besides the bridge, in the order of
+    // the top-level networks section.
+    std::vector<NetworkRange> networks;
     nlohmann::ordered_json ansible_vars = nlohmann::ordered_json::object();  // groups.NAME.vars
 
     // Where a setting's value is written: "groups.web.startupScript" when the group sets it,
@@ -134,6 +170,9 @@ struct Container {
     Ipv4 ip;
     std::shared_ptr<const Group> group;
     int index = 0;  // the n-th container of its group, from 0
+    // Its interfaces besides host0: the n-th address of each of its group's network ranges, in
+    // the order of the top-level networks section.
+    std::vector<Attachment> networks;
 
     const Common& common() const { return group->common; }
     const ContainerVariables& vars() const { return group->vars; }
@@ -148,6 +187,7 @@ struct Config {
     fs::path inventory_file;  // cntCommon.inventoryFile (empty: stdout only), fleet-wide
     std::vector<std::shared_ptr<const Group>> groups;  // in file order (one, implicit, without `groups`)
     std::vector<Container> fleet;  // group by group in file order, each by ascending IP
+    std::vector<std::shared_ptr<const Network>> networks;  // networks (new), in file order
     bool has_groups() const { return groups.size() != 1 || !groups.front()->implicit; }
 
     // "FILE:LINE: key" for messages about a key found wrong later (a missing key file, say).
@@ -157,6 +197,7 @@ struct Config {
 
     const Container* find(std::string_view name) const;
     const Group* find_group(std::string_view name) const;
+    const Network* find_network(std::string_view name) const;
     // The distinct images of the fleet (by store file name), in group order.
     std::vector<const Image*> images() const;
 
@@ -182,6 +223,11 @@ bool is_valid_machine_name(std::string_view name);
 // A name for an image in the store (a snapshot's): [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 bytes,
 // not ending in ".img" (the store adds that).
 bool is_valid_image_name(std::string_view name);
+
+// A name a network may have (networks.NAME): it names the container's interface on it and the
+// key of its address in the inventory's aplspawn_networks: [a-z][a-z0-9_]*, at most 15 bytes,
+// and none of the names a new network namespace may already hold (lo, host0, sit0, gre0, ...).
+bool is_valid_network_name(std::string_view name);
 
 // A user or group name useradd accepts by default: [a-z_][a-z0-9_-]*, at most 32 bytes.
 bool is_valid_user_name(std::string_view name);

@@ -34,7 +34,7 @@ const Keys kVarsKeys = {"userName",  "userGroup",  "userPassword",    "rootPassw
 const Keys kCommonKeys = {"amount",        "sshPrivateKeyPath", "ipRange",      "bindHostResolve",
                           "bindHost",      "variablesFile",     "bindContainer", "startupScript",
                           "nameTmpl",      "homePath",          "inventoryFile", "readyTimeout",
-                          "bootProfile",   "hostKeyTypes",      "binds"};
+                          "bootProfile",   "hostKeyTypes",      "binds",         "networks"};
 // A group's own keys, besides every cntCommon and cntVariables key.
 const Keys kGroupOwnKeys = {"image", "vars"};
 
@@ -46,7 +46,7 @@ Keys concat(std::initializer_list<const Keys*> parts) {
 
 const YamlReader::Schema& schema() {
     static const YamlReader::Schema s = {
-        {"", {"bridge", "ipt", "path", "image", "cntVariables", "cntCommon", "groups"}},
+        {"", {"bridge", "ipt", "path", "image", "cntVariables", "cntCommon", "groups", "networks"}},
         {"bridge", {"name", "address", "network", "netPrefix"}},
         {"ipt", {"chainName"}},
         {"path",
@@ -58,6 +58,10 @@ const YamlReader::Schema& schema() {
         {"groups", {"*"}},
         {"groups.*", concat({&kGroupOwnKeys, &kCommonKeys, &kVarsKeys})},
         {"groups.*.image", {"os", "release", "repo", "url", "sha256", "snapshot"}},
+        {"networks", {"*"}},
+        {"networks.*", {"bridge", "address", "netPrefix", "nat"}},
+        {"cntCommon.networks", {"*"}},
+        {"groups.*.networks", {"*"}},
     };
     return s;
 }
@@ -127,6 +131,65 @@ struct Parser {
                                    quote(*net), c.bridge.address.str(), c.bridge.prefix,
                                    c.bridge.subnet.network.str()));
         }
+    }
+
+    // The top-level networks section: each network's bridge, the host's address on it, NAT.
+    void networks(Config& c) {
+        if (!r.mapping("networks", false)) return;
+        for (const auto& name : r.keys("networks")) {
+            const std::string k = "networks." + name;
+            if (!is_valid_network_name(name))
+                r.fail(k, fmt::format("{} is not a valid network name: it names the containers' "
+                                      "interface on it, so a-z, 0-9 and '_', starting with a "
+                                      "letter, at most 15 bytes, and none of lo, host0 or the "
+                                      "kernel's tunnel devices (sit0, gre0, ...)",
+                                      quote(name)));
+            r.mapping(k, true);
+            Network n;
+            n.name = name;
+            n.bridge = *r.string(k + ".bridge", true);
+            n.address = ipv4(k + ".address", *r.string(k + ".address", true));
+            n.prefix = int_in(k + ".netPrefix", *r.integer(k + ".netPrefix", true), 1, 30);
+            n.subnet = Subnet::of(n.address, n.prefix);
+            n.nat = r.boolean(k + ".nat", false).value_or(false);
+            c.networks.push_back(std::make_shared<const Network>(std::move(n)));
+        }
+    }
+
+    // A group's ranges on the networks (scope.networks: NET: [first, end)), in the order of the
+    // top-level networks section.
+    std::vector<NetworkRange> network_ranges(const std::string& scope, const Config& c, Group& g) {
+        const std::string key = scope + ".networks";
+        std::vector<NetworkRange> out;
+        if (!r.mapping(key, false)) return out;
+        g.origins["networks"] = key;
+        for (const auto& name : r.keys(key)) {
+            const std::string k = key + "." + name;
+            std::shared_ptr<const Network> net;
+            for (const auto& n : c.networks)
+                if (n->name == name) net = n;
+            if (!net) {
+                std::vector<std::string> known;
+                for (const auto& n : c.networks) known.push_back(n->name);
+                r.fail(k, known.empty()
+                              ? fmt::format("unknown network {}: define it in the top-level "
+                                            "networks section",
+                                            quote(name))
+                              : fmt::format("unknown network {} (the networks section has: {})",
+                                            quote(name), fmt::join(known, ", ")));
+            }
+            auto range = *r.string_list(k, true);
+            if (range.size() != 2)
+                r.fail(k, fmt::format("must be a list of two addresses [first, end), got {} items",
+                                      range.size()));
+            out.push_back({net, ipv4(k, range[0]), ipv4(k, range[1]), k});
+        }
+        auto order = [&](const NetworkRange& x) {
+            return std::find(c.networks.begin(), c.networks.end(), x.network) - c.networks.begin();
+        };
+        std::stable_sort(out.begin(), out.end(),
+                         [&](const auto& a, const auto& b) { return order(a) < order(b); });
+        return out;
     }
 
     void nat(Config& c) {
@@ -459,13 +522,14 @@ Group top_level(Parser& p, Config& c, bool groups) {
     if (!top.binds.empty()) top.origins["binds"] = "cntCommon.binds";
     c.inventory_file = p.path("cntCommon.inventoryFile", false, fs::path{}, true);
     if (groups) {
-        for (const char* k : {"amount", "ipRange", "nameTmpl"})
+        for (const char* k : {"amount", "ipRange", "nameTmpl", "networks"})
             if (r.node(std::string("cntCommon.") + k))
                 r.fail(std::string("cntCommon.") + k,
                        fmt::format("with groups, every group has its own {}: move it into a group",
                                    k));
     } else {
         p.size("cntCommon", top.common, top);
+        top.networks = p.network_ranges("cntCommon", c, top);
         if (auto t = r.string("cntCommon.nameTmpl", false)) {
             top.common.name_template = *t;
             top.origins["nameTmpl"] = "cntCommon.nameTmpl";
@@ -499,6 +563,7 @@ Group parse_group(Parser& p, Config& c, const Group& top, const std::string& nam
     p.vars(scope, g.vars, g, c.bridge, false);
     p.common(scope, g.common, g, false);
     p.size(scope, g.common, g);
+    g.networks = p.network_ranges(scope, c, g);
     g.common.name_template = r.string(scope + ".nameTmpl", false).value_or(name);
     g.origins["nameTmpl"] = scope + (r.has(scope + ".nameTmpl") ? ".nameTmpl" : "");
     if (r.node(scope + ".binds")) {
@@ -555,6 +620,7 @@ Config parse(std::string_view yaml_text, const fs::path& file) {
     p.bridge(c);
     p.nat(c);
     p.paths(c);
+    p.networks(c);
     const bool groups = reader.node("groups").has_value();
     if (groups) {
         auto g = reader.node("groups");
@@ -615,6 +681,12 @@ const Container* Config::find(std::string_view name) const {
 const Group* Config::find_group(std::string_view name) const {
     for (const auto& g : groups)
         if (g->name == name) return g.get();
+    return nullptr;
+}
+
+const Network* Config::find_network(std::string_view name) const {
+    for (const auto& n : networks)
+        if (n->name == name) return n.get();
     return nullptr;
 }
 

@@ -18,24 +18,100 @@ bool is_valid_link_name(std::string_view name) {
     return true;
 }
 
+std::string link_name_problem(const std::string& name) {
+    return name.size() > 15
+               ? fmt::format("{} is longer than 15 bytes (the kernel's limit for link names)",
+                             quote(name))
+               : fmt::format("{} is not a valid link name (1-15 bytes, no '/', ':' or spaces)",
+                             quote(name));
+}
+
 std::string range_text(const Common& k) {
     return fmt::format("[{}, {})", k.range_begin.str(), k.range_end.str());
 }
 
 void check_bridge(const Config& c, const YamlReader& r) {
-    if (!is_valid_link_name(c.bridge.name))
-        r.fail("bridge.name",
-               c.bridge.name.size() > 15
-                   ? fmt::format("{} is longer than 15 bytes (the kernel's limit for link names)",
-                                 quote(c.bridge.name))
-                   : fmt::format("{} is not a valid link name (1-15 bytes, no '/', ':' or spaces)",
-                                 quote(c.bridge.name)));
+    if (!is_valid_link_name(c.bridge.name)) r.fail("bridge.name", link_name_problem(c.bridge.name));
     if (!c.bridge.subnet.is_host(c.bridge.address))
         r.fail("bridge.address",
                fmt::format("{} is the {} address of {}, not a host address",
                            c.bridge.address.str(),
                            c.bridge.address == c.bridge.subnet.network ? "network" : "broadcast",
                            c.bridge.subnet.str()));
+}
+
+bool overlaps(const Subnet& a, const Subnet& b) {
+    return a.contains(b.network) || b.contains(a.network);
+}
+
+// The networks besides the bridge: each its own bridge and subnet, the host's address a host
+// address of it.
+void check_networks(const Config& c, const YamlReader& r) {
+    for (size_t i = 0; i < c.networks.size(); ++i) {
+        const Network& n = *c.networks[i];
+        const std::string k = "networks." + n.name;
+        if (!is_valid_link_name(n.bridge)) r.fail(k + ".bridge", link_name_problem(n.bridge));
+        if (!n.subnet.is_host(n.address))
+            r.fail(k + ".address",
+                   fmt::format("{} is the {} address of {}, not a host address", n.address.str(),
+                               n.address == n.subnet.network ? "network" : "broadcast",
+                               n.subnet.str()));
+        if (n.bridge == c.bridge.name)
+            r.fail(k + ".bridge", fmt::format("{} is the fleet's bridge (bridge.name, {}): each "
+                                              "network needs a bridge of its own",
+                                              quote(n.bridge), r.place("bridge.name")));
+        if (overlaps(n.subnet, c.bridge.subnet))
+            r.fail(k + ".address",
+                   fmt::format("{} overlaps the fleet's bridge subnet {} ({})", n.subnet.str(),
+                               c.bridge.subnet.str(), r.place("bridge.address")));
+        for (size_t j = 0; j < i; ++j) {
+            const Network& o = *c.networks[j];
+            const std::string ok = "networks." + o.name;
+            if (n.bridge == o.bridge)
+                r.fail(k + ".bridge", fmt::format("{} is also network {}'s bridge ({}): each "
+                                                  "network needs a bridge of its own",
+                                                  quote(n.bridge), o.name, r.place(ok + ".bridge")));
+            if (overlaps(n.subnet, o.subnet))
+                r.fail(k + ".address", fmt::format("{} overlaps network {}'s subnet {} ({})",
+                                                   n.subnet.str(), o.name, o.subnet.str(),
+                                                   r.place(ok + ".address")));
+        }
+    }
+}
+
+std::string range_text(Ipv4 begin, Ipv4 end) {
+    return fmt::format("[{}, {})", begin.str(), end.str());
+}
+
+// A group's range on each of its networks: inside the network's subnet, clear of the host's
+// address, big enough for the group.
+void check_network_ranges(const Group& g, const YamlReader& r) {
+    for (const auto& nr : g.networks) {
+        const Network& n = *nr.network;
+        const std::string shown = range_text(nr.begin, nr.end);
+        if (nr.end <= nr.begin)
+            r.fail(nr.key, fmt::format("{} is {}: the first address must be lower than the end "
+                                       "(the end is exclusive)",
+                                       shown, nr.end == nr.begin ? "empty" : "reversed"));
+        Ipv4 last{nr.end.value - 1};
+        for (Ipv4 ip : {nr.begin, last})
+            if (!n.subnet.is_host(ip))
+                r.fail(nr.key, fmt::format("{} leaves network {}'s subnet {}: {} is {}", shown,
+                                           n.name, n.subnet.str(), ip.str(),
+                                           !n.subnet.contains(ip)  ? "outside it"
+                                           : ip == n.subnet.network ? "its network address"
+                                                                    : "its broadcast address"));
+        if (nr.begin <= n.address && n.address < nr.end)
+            r.fail(nr.key, fmt::format("{} contains the host's address {} on network {} ({})",
+                                       shown, n.address.str(), n.name,
+                                       r.place("networks." + n.name + ".address")));
+        std::uint32_t size = nr.end.value - nr.begin.value;
+        if (static_cast<std::uint32_t>(g.common.amount) > size)
+            r.fail(nr.key, fmt::format("{} has {} addresses on network {}, too few for the "
+                                       "group's {} containers ({})",
+                                       shown, size, n.name, g.common.amount,
+                                       r.place(g.origin("amount"))));
+    }
 }
 
 void check_vars(const Config& c, const Group& g, const YamlReader& r) {
@@ -142,7 +218,10 @@ void add_containers(Config& c, const std::shared_ptr<const Group>& g, const Yaml
                    fmt::format("{} containers from {} repeat the name {}: names use the last "
                                "octet, so at most 256 consecutive addresses",
                                g->common.amount, g->common.range_begin.str(), quote(name)));
-        c.fleet.push_back({std::move(name), ip, g, index++});
+        std::vector<Attachment> networks;
+        for (const auto& nr : g->networks)
+            networks.push_back({nr.network, Ipv4{nr.begin.value + static_cast<std::uint32_t>(index)}});
+        c.fleet.push_back({std::move(name), ip, g, index++, std::move(networks)});
     }
 }
 
@@ -171,6 +250,14 @@ void check_between_groups(const Config& c, const YamlReader& r) {
                 r.fail(b.origin("ipRange"),
                        fmt::format("{} overlaps {} {} ({})", range_text(kb), a.origin("ipRange"),
                                    range_text(ka), r.place(a.origin("ipRange"))));
+            for (const auto& na : a.networks)
+                for (const auto& nb : b.networks)
+                    if (na.network == nb.network && na.begin < nb.end && nb.begin < na.end)
+                        r.fail(nb.key, fmt::format("{} overlaps {} {} ({}): two containers would "
+                                                   "have one address on network {}",
+                                                   range_text(nb.begin, nb.end), na.key,
+                                                   range_text(na.begin, na.end), r.place(na.key),
+                                                   na.network->name));
             if (a.image.file_name == b.image.file_name &&
                 (a.image.url != b.image.url || a.image.sha256 != b.image.sha256))
                 r.fail(image_key(b),
@@ -221,10 +308,12 @@ void check_between_groups(const Config& c, const YamlReader& r) {
 
 void validate(Config& c, const YamlReader& r) {
     check_bridge(c, r);
+    check_networks(c, r);
     for (const auto& g : c.groups) check_vars(c, *g, r);
     check_paths(c, r);
     for (const auto& g : c.groups) {
         check_range(c, *g, r);
+        check_network_ranges(*g, r);
         check_script_mode(*g, r);
     }
     for (const auto& g : c.groups) add_containers(c, g, r);
@@ -263,6 +352,21 @@ bool is_valid_user_name(std::string_view name) {
               std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
             return false;
     return true;
+}
+
+bool is_valid_network_name(std::string_view name) {
+    // Devices a new network namespace may hold from the start: loopback, the fleet's main
+    // interface, and the fallback devices of tunnel modules loaded on the host.
+    static constexpr std::string_view kTaken[] = {"lo",      "host0",   "sit0",     "tunl0",
+                                                  "gre0",    "gretap0", "erspan0",  "ip_vti0",
+                                                  "ip6_vti0", "ip6tnl0", "ip6gre0", "ip6erspan0"};
+    if (name.empty() || name.size() > 15 || !std::islower(static_cast<unsigned char>(name[0])))
+        return false;
+    for (char ch : name)
+        if (!std::islower(static_cast<unsigned char>(ch)) &&
+            !std::isdigit(static_cast<unsigned char>(ch)) && ch != '_')
+            return false;
+    return std::find(std::begin(kTaken), std::end(kTaken), name) == std::end(kTaken);
 }
 
 bool is_valid_machine_name(std::string_view name) {
