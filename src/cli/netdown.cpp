@@ -1,6 +1,7 @@
 // netdown: removes exactly what netup created (its record in the state directory, net.json):
-// aplspawn's nftables table, the bridge or the address it added, and ip_forward back to what it
-// was. Refuses while containers of the fleet run, unless --force.
+// aplspawn's nftables table, every bridge it created (or the address it added to one it found),
+// and ip_forward back to what it was. Refuses while containers of the fleet run, unless --force.
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/net/forwarding.hpp"
 #include "aplspawn/net/host_network.hpp"
@@ -34,6 +35,13 @@ void refuse_while_running(const config::Config& c, bool force) {
     out::info(fmt::format("--force: {}; they lose their network", which));
 }
 
+// A note says why the bridge is left alone: no "already so" line for it then.
+bool mentioned(const std::vector<std::string>& notes, const std::string& bridge) {
+    for (const auto& n : notes)
+        if (n.starts_with(fmt::format("bridge {}:", bridge))) return true;
+    return false;
+}
+
 std::string forwarding_title(const net::DownPlan& p) {
     return p.restore_forwarding
                ? fmt::format("Restoring traffic forwarding system-wide (net.ipv4.ip_forward {})", *p.restore_forwarding)
@@ -53,11 +61,15 @@ void print_plan(const net::DownPlan& p, const net::DownObserved& now) {
         out::plan(fmt::format("Set net.ipv4.ip_forward back to {}", *p.restore_forwarding));
     else
         step(forwarding_title(p), Change::unchanged);
-    if (p.delete_bridge) out::plan(fmt::format("Delete bridge {}", t.bridge));
-    if (p.remove_address) out::plan(fmt::format("Remove address {} from bridge {}", t.address.str(), t.bridge));
-    if (p.set_down) out::plan(fmt::format("Set bridge {} down", t.bridge));
-    if (!p.delete_bridge && !p.remove_address && !p.set_down && p.notes.empty())
-        step(fmt::format("Removing bridge {}", t.bridge), Change::unchanged);
+    for (std::size_t i = 0; i < t.bridges.size(); ++i) {
+        const auto& b = t.bridges[i];
+        const auto& bp = p.bridges[i];
+        if (bp.delete_bridge) out::plan(fmt::format("Delete bridge {}", b.bridge));
+        if (bp.remove_address) out::plan(fmt::format("Remove address {} from bridge {}", b.address.str(), b.bridge));
+        if (bp.set_down) out::plan(fmt::format("Set bridge {} down", b.bridge));
+        if (bp.nothing() && !mentioned(p.notes, b.bridge))
+            step(fmt::format("Removing bridge {}", b.bridge), Change::unchanged);
+    }
     for (const auto& note : p.notes) out::info(note);
 }
 
@@ -67,21 +79,26 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::DownPlan& p, const n
          p.remove_table ? net::remove_nat(nft, t.table) : Change::unchanged);
     step(forwarding_title(p),
          p.restore_forwarding ? net::set_ip_forward(*p.restore_forwarding) : Change::unchanged);
-    if (p.delete_bridge) {
-        with_context(fmt::format("remove bridge {}", t.bridge), [&] { net::delete_link(nl, *now.link); });
-        step(fmt::format("Removing bridge {}", t.bridge), Change::changed);
+    for (std::size_t i = 0; i < t.bridges.size(); ++i) {
+        const auto& b = t.bridges[i];
+        const auto& bp = p.bridges[i];
+        const auto& link = now.bridges[i].link;
+        if (bp.delete_bridge) {
+            with_context(fmt::format("remove bridge {}", b.bridge), [&] { net::delete_link(nl, *link); });
+            step(fmt::format("Removing bridge {}", b.bridge), Change::changed);
+        }
+        if (bp.remove_address) {
+            with_context(fmt::format("remove address {} from bridge {}", b.address.str(), b.bridge),
+                         [&] { net::remove_address(nl, *link, b.address); });
+            step(fmt::format("Removing address {} from bridge {}", b.address.str(), b.bridge), Change::changed);
+        }
+        if (bp.set_down) {
+            with_context(fmt::format("set bridge {} down", b.bridge), [&] { net::set_link_up(nl, *link, false); });
+            step(fmt::format("Setting bridge {} down, as netup found it", b.bridge), Change::changed);
+        }
+        if (bp.nothing() && !mentioned(p.notes, b.bridge))
+            step(fmt::format("Removing bridge {}", b.bridge), Change::unchanged);
     }
-    if (p.remove_address) {
-        with_context(fmt::format("remove address {} from bridge {}", t.address.str(), t.bridge),
-                     [&] { net::remove_address(nl, *now.link, t.address); });
-        step(fmt::format("Removing address {} from bridge {}", t.address.str(), t.bridge), Change::changed);
-    }
-    if (p.set_down) {
-        with_context(fmt::format("set bridge {} down", t.bridge), [&] { net::set_link_up(nl, *now.link, false); });
-        step(fmt::format("Setting bridge {} down, as netup found it", t.bridge), Change::changed);
-    }
-    if (!p.delete_bridge && !p.remove_address && !p.set_down && p.notes.empty())
-        step(fmt::format("Removing bridge {}", t.bridge), Change::unchanged);
     for (const auto& note : p.notes) out::info(note);
 }
 
@@ -89,7 +106,7 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::DownPlan& p, const n
 
 Exit run_netdown(const Context& ctx) {
     const config::Config& c = ctx.config;
-    const net::NetSpec spec{c.bridge.name, net::Address{c.bridge.address, c.bridge.prefix}, c.nat.table};
+    const net::NetSpec spec = fleet::host_network_spec(c);
     const fleet::StateDir state(c);
     const fs::path record_file = state.net_state();
 

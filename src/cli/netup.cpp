@@ -1,6 +1,8 @@
-// netup: the fleet's bridge (with its address, up), IPv4 forwarding, and NAT in aplspawn's own
-// nftables table. Reads the host, plans the difference, applies it step by step and records
-// what it created in the state directory (net.json) so netdown removes exactly that.
+// netup: the fleet's bridge and every network's (each with the host's address, up), IPv4
+// forwarding, and NAT and isolation in aplspawn's own nftables table. Reads the host, plans the
+// difference, applies it step by step and records what it created in the state directory
+// (net.json) so netdown removes exactly that.
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/net/forwarding.hpp"
 #include "aplspawn/net/host_network.hpp"
@@ -23,21 +25,26 @@ void step(const std::string& title, Change change) {
 }
 
 struct Titles {
-    std::string bridge, forwarding, forward_rules, nat_rules;
+    std::vector<std::string> bridges;
+    std::string forwarding, forward_rules, nat_rules;
     explicit Titles(const net::NetSpec& s)
-        : bridge(fmt::format("Configuring bridge {}", s.bridge)),
-          forwarding("Enabling traffic forwarding system-wide"),
+        : forwarding("Enabling traffic forwarding system-wide"),
           forward_rules(fmt::format("Configuring nftables forwarding rules in table ip {}", s.table)),
-          nat_rules(fmt::format("Configuring nftables NAT rules in table ip {}", s.table)) {}
+          nat_rules(fmt::format("Configuring nftables NAT rules in table ip {}", s.table)) {
+        for (const auto& b : s.bridges) bridges.push_back("Configuring " + b.title());
+    }
 };
 
 void print_plan(const net::NetSpec& spec, const net::Observed& now, const net::UpPlan& plan) {
     Titles t(spec);
-    if (!plan.create_bridge && !plan.add_address && !plan.set_up) step(t.bridge, Change::unchanged);
-    if (plan.create_bridge) out::plan(fmt::format("Create bridge {}", spec.bridge));
-    if (plan.add_address)
-        out::plan(fmt::format("Add address {} to bridge {}", spec.address.str(), spec.bridge));
-    if (plan.set_up) out::plan(fmt::format("Set bridge {} up", spec.bridge));
+    for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
+        const auto& b = spec.bridges[i];
+        const auto& p = plan.bridges[i];
+        if (p.nothing()) step(t.bridges[i], Change::unchanged);
+        if (p.create_bridge) out::plan(fmt::format("Create {}", b.title()));
+        if (p.add_address) out::plan(fmt::format("Add address {} to bridge {}", b.address.str(), b.name));
+        if (p.set_up) out::plan(fmt::format("Set bridge {} up", b.name));
+    }
     if (plan.enable_forwarding)
         out::plan(fmt::format("Enable traffic forwarding system-wide (net.ipv4.ip_forward {} -> 1)", now.ip_forward));
     else
@@ -53,11 +60,16 @@ void print_plan(const net::NetSpec& spec, const net::Observed& now, const net::U
                           : "cannot tell what is there: " + now.nat_unreadable;
     out::plan(fmt::format("Write nftables table ip {} in one transaction ({})", spec.table, why));
     if (plan.write_forward_rules)
-        out::plan(fmt::format("  chain {}: accept forwarding from {}, and established/related back to it",
-                              net::kForwardChain, spec.bridge));
+        for (const auto& b : spec.bridges)
+            out::plan(b.nat ? fmt::format("  chain {}: accept forwarding from {}, and established/related back to it",
+                                          net::kForwardChain, b.name)
+                            : fmt::format("  chain {}: drop forwarding into and out of {} (isolated)",
+                                          net::kForwardChain, b.name));
     if (plan.write_nat_rules)
-        out::plan(fmt::format("  chain {}: masquerade {} leaving through any link but {}", net::kPostroutingChain,
-                              nat.subnet.str(), spec.bridge));
+        for (const auto& b : spec.bridges)
+            if (b.nat)
+                out::plan(fmt::format("  chain {}: masquerade {} leaving through any link but {}",
+                                      net::kPostroutingChain, b.subnet().str(), b.name));
 }
 
 // Applies plan, keeping the record up to date after every change (saved atomically); on_disk is
@@ -75,34 +87,39 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::NetSpec& spec, const
     };
     save();
 
-    Change bridge = Change::unchanged;
-    with_context(fmt::format("configure bridge {}", spec.bridge), [&] {
-        net::Link link;
-        if (plan.create_bridge) {
-            net::create_bridge(nl, spec.bridge);
-            auto made = net::find_link(nl, spec.bridge);
-            if (!made) throw Error("created, but it is not there");
-            link = *made;
-            record.bridge_created = true;
-            record.bridge_index = link.index;
-            record.address_added = record.link_set_up = false;  // the bridge takes them with it
-            save();
-            bridge = Change::changed;
-        } else {
-            link = *now.link;
-        }
-        if (plan.add_address && net::add_address(nl, link, spec.address) == Change::changed) {
-            if (!record.bridge_created) record.address_added = true;
-            save();
-            bridge = Change::changed;
-        }
-        if (plan.set_up && net::set_link_up(nl, link, true) == Change::changed) {
-            if (!record.bridge_created) record.link_set_up = true;
-            save();
-            bridge = Change::changed;
-        }
-    });
-    step(t.bridge, bridge);
+    for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
+        const net::BridgeSpec& b = spec.bridges[i];
+        const net::BridgeUpPlan& p = plan.bridges[i];
+        Change bridge = Change::unchanged;
+        with_context(fmt::format("configure {}", b.title()), [&] {
+            net::BridgeRecord* rec = record.find(b.name);  // netup() made one per bridge
+            net::Link link;
+            if (p.create_bridge) {
+                net::create_bridge(nl, b.name);
+                auto made = net::find_link(nl, b.name);
+                if (!made) throw Error("created, but it is not there");
+                link = *made;
+                rec->bridge_created = true;
+                rec->bridge_index = link.index;
+                rec->address_added = rec->link_set_up = false;  // the bridge takes them with it
+                save();
+                bridge = Change::changed;
+            } else {
+                link = *now.bridges[i].link;
+            }
+            if (p.add_address && net::add_address(nl, link, b.address) == Change::changed) {
+                if (!rec->bridge_created) rec->address_added = true;
+                save();
+                bridge = Change::changed;
+            }
+            if (p.set_up && net::set_link_up(nl, link, true) == Change::changed) {
+                if (!rec->bridge_created) rec->link_set_up = true;
+                save();
+                bridge = Change::changed;
+            }
+        });
+        step(t.bridges[i], bridge);
+    }
 
     Change forwarding = Change::unchanged;
     if (plan.enable_forwarding) {
@@ -123,7 +140,7 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::NetSpec& spec, const
 
 Exit run_netup(const Context& ctx) {
     const config::Config& c = ctx.config;
-    const net::NetSpec spec{c.bridge.name, net::Address{c.bridge.address, c.bridge.prefix}, c.nat.table};
+    const net::NetSpec spec = fleet::host_network_spec(c);
     const fleet::StateDir state(c);
     const fs::path record_file = state.net_state();
 
@@ -143,23 +160,24 @@ Exit run_netup(const Context& ctx) {
     } else if (plan.nothing()) {
         // Nothing to change: not even the state directory is touched.
         Titles t(spec);
-        for (const auto* title : {&t.bridge, &t.forwarding, &t.forward_rules, &t.nat_rules})
-            step(*title, Change::unchanged);
+        for (const auto& title : t.bridges) step(title, Change::unchanged);
+        for (const auto* title : {&t.forwarding, &t.forward_rules, &t.nat_rules}) step(*title, Change::unchanged);
     } else {
         auto lock = sys::DirLock::acquire(state.dir(), "netup");
         std::tie(record, now, plan) = look();  // again, now that no other aplspawn can change it
         net::NetRecord rec = record.value_or(net::NetRecord{});
-        rec.bridge = spec.bridge;
-        rec.address = spec.address.str();
         rec.table = spec.table;
-        net::reconcile_record(rec, now);
+        for (const auto& b : spec.bridges)
+            if (!rec.find(b.name)) rec.bridges.push_back({b.name, b.network, 0, false, b.address.str(), false, false});
+        net::reconcile_record(rec, spec, now);
         apply(nl, nft, spec, now, plan, rec, record, record_file);
     }
 
     // Advice only: a ruleset that cannot be read (not root, --dry-run) costs the note, not the run.
     try {
         if (!now.nat_unreadable.empty()) throw Error(now.nat_unreadable);
-        if (auto note = net::forward_drop_note(nft, spec.table, spec.bridge)) out::info(*note);
+        for (const auto& b : spec.bridges)
+            if (auto note = net::forward_drop_note(nft, spec.table, b.name)) out::info(*note);
     } catch (const Error& e) {
         out::debug(fmt::format("not checked whether the host's firewall drops forwarded traffic: {}", e.message()));
     }

@@ -66,7 +66,7 @@ CleanupPlan plan_cleanup(const config::Config& c, const StateDir& state, const F
     std::sort(lowers.begin(), lowers.end());
     lowers.erase(std::unique(lowers.begin(), lowers.end()), lowers.end());
     plan.groups.push_back(group_of(c.paths.lower, lowers));
-    plan.groups.push_back(group_of(state.dir(), {"containers", "known_hosts", "lower", "members"}));
+    plan.groups.push_back(group_of(state.dir(), {"containers", "known_hosts", "lower", "members", "networks"}));
     if (images) {
         if (!is_under(c.paths.local_store, c.paths.working_dir)) {
             plan.refused.push_back(fmt::format(

@@ -1,5 +1,8 @@
 #include "aplspawn/fleet/container_spec.hpp"
 
+#include "aplspawn/fleet/network.hpp"
+#include "aplspawn/sys/netns.hpp"
+
 #include <fmt/format.h>
 
 namespace aplspawn::fleet {
@@ -30,6 +33,7 @@ ProvisionSpec provision_spec(const config::Config& c, const config::Container& c
     s.profile = k.boot_profile;
     s.host_key_types = k.host_key_types;
     s.fleet_hosts = fleet_hosts(c);
+    for (const auto& a : ct.networks) s.networks.push_back({a.network->name, a.ip, a.network->prefix});
     return s;
 }
 
@@ -40,7 +44,7 @@ LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
     s.name = ct.name;
     s.group = ct.group->name;
     s.root = dirs.merged;
-    s.bridge = c.bridge.name;
+    s.network_namespace = sys::netns_path(netns_name(ct.name));
     s.mode = k.mode();
     s.log_file = state.log_path(ct.name);
     s.image = ct.image().name;

@@ -44,7 +44,9 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
         "--quiet",
         "--directory=" + spec.root.string(),
         "--machine=" + spec.name,
-        "--network-bridge=" + spec.bridge,
+        // The namespace aplspawn made, with every interface, address and route in place: nspawn
+        // makes no veth of its own (that option excludes its other network options).
+        "--network-namespace-path=" + spec.network_namespace.string(),
         // The container's console (boot messages, the startup script's output) goes to nspawn's
         // stdout: the log file of the detached launcher, the journal of the systemd one.
         "--console=read-only",

@@ -83,6 +83,7 @@ public:
         r.nspawn_start_time = ref->start_time;
         r.image = spec.image;
         r.root = spec.root;
+        r.netns = spec.network_namespace;
         r.started_at = static_cast<std::int64_t>(std::time(nullptr));
         child.release();  // it runs on its own now; stop() finds it by pid and start time
         return r;

@@ -55,6 +55,7 @@ public:
             r.unit = svc.unit;
             r.image = spec.image;
             r.root = spec.root;
+            r.netns = spec.network_namespace;
             r.nspawn_pid = pid;
             r.nspawn_start_time = process_start_time(pid).value_or(0);
             // nspawn registers before it reports READY: machined knows the leader by now.

@@ -1,5 +1,6 @@
 #include "aplspawn/fleet/observe.hpp"
 
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/sys/mount.hpp"
 
 #include <algorithm>
@@ -63,6 +64,7 @@ FleetView observe(const config::Config& c, const StateDir& state) {
         }
         v.running = v.record && is_running(*v.record);
         v.merged_mounted = merged_mounted(mounts, v.dirs);
+        v.network_recorded = load_network_record(state, name).has_value();
         for (const auto& n : nspawns) {
             if (n.machine != name) continue;
             if (sys::canonical_for_mountinfo(n.directory) != v.dirs.merged) continue;

@@ -1,11 +1,13 @@
 // The container's resolver (/etc/resolv.conf from dnsAddress, or the host's), and, when the
-// image runs systemd-networkd, a .network file for host0 holding the static address aplspawn
-// sets from the host, so that networkd's DHCP default for containers cannot undo it.
+// image runs systemd-networkd, a .network file for host0 and one for each of its other
+// interfaces, holding the static addresses aplspawn sets before the container starts, so that
+// networkd (DHCP on host0 by default) cannot undo them.
 #include "aplspawn/sys/fs.hpp"
 #include "fleet/provision_steps.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace aplspawn::fleet::detail {
@@ -77,12 +79,23 @@ void provision_resolver(Step& s) {
 
 void provision_networkd(Step& s) {
     if (s.spec.mode != config::StartMode::boot || !uses_networkd(s.root)) return;
-    const std::string path = "/etc/systemd/network/10-aplspawn-host0.network";
-    s.note(s.root.ensure_dir("/etc/systemd/network"), "created /etc/systemd/network");
-    s.note(s.root.write_file(path, text::networkd_host0(s.spec.ip, s.spec.prefix, s.spec.gateway,
-                                                        s.spec.dns),
-                             {0644, {}}),
-           "wrote " + path);
+    constexpr std::string_view dir = "/etc/systemd/network";
+    s.note(s.root.ensure_dir(dir), "created /etc/systemd/network");
+    std::vector<std::string> wanted;
+    auto write = [&](const std::string& name, Ipv4 ip, int prefix, std::optional<Ipv4> gateway,
+                     std::optional<Ipv4> dns) {
+        std::string file = text::networkd_file(name);
+        wanted.push_back(file);
+        std::string path = fmt::format("{}/{}", dir, file);
+        s.note(s.root.write_file(path, text::networkd_interface(name, ip, prefix, gateway, dns), {0644, {}}),
+               "wrote " + path);
+    };
+    write(std::string(config::kMainInterface), s.spec.ip, s.spec.prefix, s.spec.gateway, s.spec.dns);
+    for (const auto& n : s.spec.networks) write(n.name, n.ip, n.prefix, std::nullopt, std::nullopt);
+    // A network the group is no longer on: its file goes.
+    for (const auto& f : s.root.list_dir(dir))
+        if (text::is_networkd_file(f) && std::find(wanted.begin(), wanted.end(), f) == wanted.end())
+            s.note(s.root.remove(fmt::format("{}/{}", dir, f)), fmt::format("removed {}/{}", dir, f));
 }
 
 }  // namespace aplspawn::fleet::detail

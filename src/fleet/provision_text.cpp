@@ -222,21 +222,29 @@ bool is_resolved_stub(std::string_view resolv) {
     return false;
 }
 
-std::string networkd_host0(Ipv4 ip, int prefix, Ipv4 gateway, std::optional<Ipv4> dns) {
+std::string networkd_interface(std::string_view name, Ipv4 ip, int prefix, std::optional<Ipv4> gateway,
+                               std::optional<Ipv4> dns) {
     std::string s = fmt::format(
-        "# Written by aplspawn: host0's static address, set by aplspawn from the host. Without\n"
-        "# this file systemd-networkd (80-container-host0.network: DHCP) would replace it.\n"
+        "# Written by aplspawn: {0}'s static address, set by aplspawn from the host before the\n"
+        "# container started. This file keeps systemd-networkd from replacing it (no DHCP; on\n"
+        "# host0 its 80-container-host0.network would ask for it) or dropping it at start.\n"
         "[Match]\n"
-        "Name=host0\n"
+        "Name={0}\n"
         "Virtualization=container\n"
         "\n"
         "[Network]\n"
-        "Address={}/{}\n"
-        "Gateway={}\n",
-        ip.str(), prefix, gateway.str());
+        "Address={1}/{2}\n",
+        name, ip.str(), prefix);
+    if (gateway) s += fmt::format("Gateway={}\n", gateway->str());
     if (dns) s += fmt::format("DNS={}\n", dns->str());
-    s += "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n";
+    s += "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nKeepConfiguration=static\n";
     return s;
+}
+
+std::string networkd_file(std::string_view interface) { return fmt::format("10-aplspawn-{}.network", interface); }
+
+bool is_networkd_file(std::string_view f) {
+    return f.starts_with("10-aplspawn-") && f.ends_with(".network") && f.size() > 20;
 }
 
 Record parse_record(std::string_view text) {

@@ -54,9 +54,15 @@ std::vector<std::string> nameservers(std::string_view resolv);
 // real upstream servers are then in /run/systemd/resolve/resolv.conf.
 bool is_resolved_stub(std::string_view resolv);
 
-// /etc/systemd/network/10-aplspawn-host0.network: host0's static address, so networkd (whose
-// 80-container-host0.network asks for DHCP) keeps what aplspawn set.
-std::string networkd_host0(Ipv4 ip, int prefix, Ipv4 gateway, std::optional<Ipv4> dns);
+// /etc/systemd/network/10-aplspawn-NAME.network: an interface's static address (and for host0
+// the gateway and DNS), so that systemd-networkd keeps what aplspawn set before the container
+// started: no DHCP (its 80-container-host0.network asks for it on host0), and
+// KeepConfiguration=static, so it does not drop the addresses and routes it finds at start.
+std::string networkd_interface(std::string_view name, Ipv4 ip, int prefix, std::optional<Ipv4> gateway,
+                               std::optional<Ipv4> dns);
+// The file's name for an interface, and whether a name is one of aplspawn's such files.
+std::string networkd_file(std::string_view interface);
+bool is_networkd_file(std::string_view file_name);
 
 // aplspawn's record inside the container (/var/lib/aplspawn/provision): which identity it gave
 // the container, so that a respawn keeps exactly that and an image's baked-in machine-id or

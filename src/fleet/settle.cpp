@@ -1,6 +1,7 @@
 #include "aplspawn/fleet/settle.hpp"
 
 #include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 
 #include <fmt/format.h>
@@ -37,6 +38,19 @@ Outcome settle(const StateDir& state, const ContainerView& v, bool dry_run) {
                 note(fmt::format("Stopping the container {} whose systemd-nspawn was killed", v.name));
             if (dry_run) note(fmt::format("Removing the stale record of {}", v.name));
             else state.remove(v.name);
+        }
+        if (v.network_recorded && !v.running) {
+            // Nothing runs in it (strays and a dead record's container were stopped above).
+            std::string what = fmt::format("Removing the network an interrupted run left of {} "
+                                           "(namespace {})",
+                                           v.name, netns_name(v.name));
+            if (dry_run) {
+                note(what);
+            } else {
+                net::Teardown t = remove_network(state, v.name);
+                for (const auto& n : t.notes) o.lines.push_back({out::Kind::info, n});
+                if (t.change == Change::changed) note(what);
+            }
         }
         if (v.merged_mounted && !v.running) {
             if (dry_run) {

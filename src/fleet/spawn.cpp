@@ -5,7 +5,7 @@
 #include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/fleet/provision.hpp"
 #include "aplspawn/fleet/ssh.hpp"
-#include "aplspawn/net/container_ip.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 #include "aplspawn/sys/programs.hpp"
@@ -42,40 +42,6 @@ auto wait_for(const ContainerRecord& rec, Clock::time_point deadline, std::strin
         if (Clock::now() >= deadline) throw Error(fmt::format("timed out waiting for {}", what));
         std::this_thread::sleep_for(step);
     }
-}
-
-// How long a container's old veth may take to go after it stopped (the kernel's background
-// teardown of its network namespace; seconds under load).
-constexpr auto kVethTeardown = 15s;
-
-// Did nspawn exit because the host side of the container's veth already existed?
-bool failed_on_existing_veth(const fs::path& log) {
-    std::optional<std::string> text;
-    try {
-        text = sys::read_file_if_exists(log);
-    } catch (const Error&) {
-        return false;
-    }
-    if (!text) return false;
-    auto at = text->rfind("Failed to add new veth interfaces");
-    return at != std::string::npos && text->find("File exists", at) != std::string::npos;
-}
-
-bool has_interface(pid_t pid, std::string_view ifname) {
-    std::optional<std::string> dev;
-    try {
-        dev = sys::read_file_if_exists(fmt::format("/proc/{}/net/dev", pid));
-    } catch (const Error&) {
-        return false;
-    }
-    if (!dev) return false;
-    std::string_view s(*dev);
-    std::string needle = fmt::format("{}:", ifname);
-    for (size_t at = s.find(needle); at != std::string_view::npos; at = s.find(needle, at + 1)) {
-        bool line_start = at == 0 || s[at - 1] == ' ' || s[at - 1] == '\n';
-        if (line_start) return true;
-    }
-    return false;
 }
 
 std::string last_line(std::string_view text) {
@@ -141,6 +107,14 @@ void check_spawn_prerequisites(const config::Config& c,
         throw Error(fmt::format("bridge {} does not exist: run aplspawn netup first", c.bridge.name));
     std::set<const config::Group*> groups;
     for (const auto* ct : containers) groups.insert(ct->group.get());
+    // Every network of the selected containers' groups has its bridge.
+    std::set<const config::Network*> networks;
+    for (const config::Group* g : groups)
+        for (const auto& nr : g->networks) networks.insert(nr.network.get());
+    for (const config::Network* n : networks)
+        if (::if_nametoindex(n->bridge.c_str()) == 0)
+            throw Error(fmt::format("bridge {} of network {} does not exist: run aplspawn netup first",
+                                    n->bridge, n->name));
     for (const config::Group* g : groups) {
         // A bind's source must exist: a missing one is a config problem (exit 2), named.
         for (const auto& b : g->binds) {
@@ -237,9 +211,8 @@ Outcome plan_bring_up(const config::Config& c, const ContainerView& v) {
         plan(fmt::format("Update the fleet's names in {}'s /etc/hosts where they changed", v.name));
         return o;
     case BringUp::resume:
-        plan(fmt::format("Check container {} (pid {}, started by an interrupted run): IP {}/{} on "
-                         "host0, SSH",
-                         v.name, v.record->nspawn_pid, v.ip, v.config->vars().prefix));
+        plan(fmt::format("Check container {} (pid {}, started by an interrupted run): {}, SSH",
+                         v.name, v.record->nspawn_pid, describe_network(c, *v.config)));
         return o;
     case BringUp::start: break;
     }
@@ -248,13 +221,12 @@ Outcome plan_bring_up(const config::Config& c, const ContainerView& v) {
                      v.dirs.upper.string(), v.dirs.work.string()));
     plan(fmt::format("Provision {}: hostname, user {}, SSH key, host keys, /etc/hosts", v.name,
                      ct.vars().user_name));
-    plan(fmt::format("Start {} ({}, image {}) with systemd-nspawn {} on bridge {}, IP {}/{} via {}, "
-                     "wait for SSH",
-                     v.name, ct.group->name, ct.image().name,
+    plan(fmt::format("Make network namespace {}: {}", netns_name(v.name), describe_network(c, ct)));
+    plan(fmt::format("Start {} ({}, image {}) with systemd-nspawn {} in it, wait for SSH", v.name,
+                     ct.group->name, ct.image().name,
                      ct.common().mode() == config::StartMode::boot
                          ? std::string("--boot")
-                         : fmt::format("running {}", ct.common().startup_script),
-                     c.bridge.name, v.ip, ct.vars().prefix, ct.vars().gateway.str()));
+                         : fmt::format("running {}", ct.common().startup_script)));
     return o;
 }
 
@@ -294,6 +266,9 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
         if (v.record->ip != ip)
             info(fmt::format("{} runs with IP {}, the config says {}: stop and spawn to apply it",
                              v.name, v.record->ip, ip));
+        if (auto differs = network_differs(ctx.state, c, ct))
+            info(fmt::format("{} runs with {}, the config says {}: stop and spawn to apply it",
+                             v.name, differs->first, differs->second));
         Outcome hosts = keep_hosts(ctx, v);
         o.ok = hosts.ok;
         o.lines.insert(o.lines.end(), hosts.lines.begin(), hosts.lines.end());
@@ -337,50 +312,33 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
             bool changed = ctx.known_hosts.set(ip, pr.host_public_keys);
             ok(step + (changed ? "" : std::string(out::already_so)));
 
+            step = fmt::format("Setting up the network of {} (namespace {})", v.name, netns_name(v.name));
+            NetworkResult net = create_network(c, ct, ctx.state);
+            if (net.taken_down == Change::changed)
+                info(fmt::format("Removed what an interrupted run left of {}'s network", v.name));
+            for (const auto& n : net.notes) info(n);
+            ok(fmt::format("Setting up the network of {}: {}", v.name, describe(net.network)));
+
             launch();
         }
 
-        // nspawn exits at once when the host side of the container's veth (vb-NAME) still exists:
-        // the kernel removes a stopped container's veth with its network namespace, in the
-        // background, so right after a container of this name was stopped (an interrupted run
-        // settled above, a stop just before) it can be there for a moment. Start again while
-        // that is the reason, for up to kVethTeardown.
-        const auto veth_until = Clock::now() + kVethTeardown;
-        ProcessRef leader;
-        while (true) {
-            try {
-                step = fmt::format("Finding the leader (PID 1) of {}", v.name);
-                leader = wait_for(rec, deadline, "the container's PID 1", 20ms,
-                                  [&]() -> std::optional<ProcessRef> {
-                                      if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
-                                      return std::nullopt;
-                                  });
-                step = fmt::format("Setting IP {}/{} on host0 of {}, default route via {}", ip,
-                                   vars.prefix, v.name, vars.gateway.str());
-                wait_for(rec, deadline, "host0 in the container", 20ms, [&]() -> std::optional<bool> {
-                    if (has_interface(leader.pid, "host0")) return true;
-                    return std::nullopt;
-                });
-                break;
-            } catch (const Error&) {
-                if (decision == BringUp::resume || is_running(rec) || Clock::now() >= veth_until ||
-                    !failed_on_existing_veth(ctx.state.log_path(v.name)))
-                    throw;
-                info(fmt::format("systemd-nspawn for {} found its old veth still there (the kernel "
-                                 "removes it in the background): starting again",
-                                 v.name));
-                std::this_thread::sleep_for(250ms);
-                launch();
-            }
-        }
+        step = fmt::format("Finding the leader (PID 1) of {}", v.name);
+        ProcessRef leader = wait_for(rec, deadline, "the container's PID 1", 20ms,
+                                     [&]() -> std::optional<ProcessRef> {
+                                         if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
+                                         return std::nullopt;
+                                     });
         rec.leader_pid = leader.pid;
         rec.leader_start_time = leader.start_time;
         ctx.state.save(rec);
 
         info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, vars.prefix));
-        Change ipch = net::configure_container_address(leader.pid, "host0", ct.ip, vars.prefix,
-                                                       vars.gateway);
-        ok(step + already(ipch));
+        if (decision == BringUp::resume) {
+            // Its network was made before it started; make sure an interrupted run saw it through
+            // (a container an older aplspawn started got host0 from nspawn, without an address).
+            step = fmt::format("Checking the network of {}: {}", v.name, describe_network(c, ct));
+            ok(step + already(ensure_network_addresses(c, ct, leader.pid)));
+        }
 
         step = fmt::format("Checking ssh connection to {}", ip);
         wait_for_ssh(c, rec, ct, deadline);

@@ -92,6 +92,7 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         r.image = j.value("image", "");
         r.started_at = j.value("started_at", std::int64_t{0});
         r.root = j.value("root", "");
+        r.netns = j.value("netns", "");
         r.ready = j.value("ready", false);
         return r;
     } catch (const json::exception& e) {
@@ -116,6 +117,7 @@ void StateDir::save(const ContainerRecord& r) const {
               {"image", r.image},
               {"started_at", r.started_at},
               {"root", r.root.string()},
+              {"netns", r.netns.string()},
               {"ready", r.ready}};
     sys::write_file_atomic(record_path(r.name), j.dump(2) + "\n", 0644);
 }

@@ -1,6 +1,7 @@
 #include "aplspawn/fleet/stop.hpp"
 
 #include "aplspawn/fleet/launch.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 
 #include <fmt/format.h>
@@ -26,6 +27,8 @@ Outcome plan_stop(const ContainerView& v) {
     for (const auto& s : v.strays)
         plan(fmt::format("Stopping container {} started by an interrupted run (pid {})", v.name,
                          s.process.pid));
+    if (v.network_recorded)
+        plan(fmt::format("Remove the network of {} (namespace {} and its veths)", v.name, netns_name(v.name)));
     if (v.merged_mounted) plan(fmt::format("Umount overlayFS {}", v.dirs.merged.string()));
     if (o.lines.empty())
         o.lines.push_back({out::Kind::ok, fmt::format("Stopping container {}{}", v.name, out::already_so)});
@@ -55,6 +58,14 @@ Outcome stop_container(const StateDir& state, const ContainerView& v, std::chron
             r.nspawn_pid = s.process.pid;
             r.nspawn_start_time = s.process.start_time;
             make_detached_launcher()->stop(r, grace);
+            ok(step);
+            did = true;
+        }
+        // Nothing runs in it any more: its namespace and veths go (the bridge ports with them).
+        step = fmt::format("Removing the network of {} (namespace {})", v.name, netns_name(v.name));
+        net::Teardown net = remove_network(state, v.name);
+        for (const auto& n : net.notes) o.lines.push_back({out::Kind::info, n});
+        if (net.change == Change::changed) {
             ok(step);
             did = true;
         }

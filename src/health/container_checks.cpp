@@ -7,10 +7,13 @@
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/fleet/systemd.hpp"
 #include "aplspawn/health/leaders.hpp"
+#include "aplspawn/net/container_network.hpp"
 #include "aplspawn/net/icmp.hpp"
+#include "aplspawn/net/netlink.hpp"
 #include "aplspawn/sys/fs.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -111,7 +114,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
     rep.group = ct.group->name;
     rep.ip = ct.ip.str();
     rep.prefix = c.bridge.prefix;
-    rep.checks.reserve(5);  // add() hands out references: no reallocation
+    rep.checks.reserve(6 + 2 * ct.networks.size());  // add() hands out references: no reallocation
     auto add = [&](std::string id, std::string title) -> CheckResult& {
         rep.checks.push_back(CheckResult{ct.name, std::move(id), std::move(title), false, ""});
         return rep.checks.back();
@@ -186,7 +189,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
         lead.detail = why ? *why : fmt::format("pid {}: {}", facts->pid, command_line(*facts));
     }
 
-    // ping, ssh
+    // ping, ssh (over the fleet's bridge)
     CheckResult& ping = add("ping", "Checking ping to " + rep.ip);
     CheckResult& ssh = add("ssh", "Checking ssh connection to " + rep.ip);
     std::string skip = !running                     ? "not checked: container is not running"
@@ -194,34 +197,91 @@ ContainerReport check_container(const config::Config& c, const config::Container
                                                     : "";
     if (!skip.empty()) {
         ping.detail = ssh.detail = skip;
-        return rep;
-    }
-    try {
-        auto echo = net::echo(ct.ip, o.ping_timeout);
-        ping.ok = echo.replied;
-        ping.detail = echo.describe(o.ping_timeout);
-    } catch (const Error& e) {
-        ping.detail = e.message();
+    } else {
+        // Never throws (a status worker must not): a failure is this check's detail.
+        try {
+            auto echo = net::echo(ct.ip, o.ping_timeout);
+            ping.ok = echo.replied;
+            ping.detail = echo.describe(o.ping_timeout);
+        } catch (const Error& e) {
+            ping.detail = e.message();
+        }
+
+        auto target = fleet::ssh_target(c, ct);
+        const std::string& user = target.user;
+        sys::RunResult r;
+        bool started = true;
+        try {
+            r = fleet::ssh_run(target, {"id", "-un"}, o.ssh_timeout);
+        } catch (const Error& e) {  // ssh cannot be started: missing, or cannot run
+            ssh.detail = e.message();
+            started = false;
+        }
+        if (started && r.ok() && trim(r.out) == user) {
+            ssh.ok = true;
+            ssh.detail = fmt::format("logged in as {} with {}", user, target.private_key.string());
+        } else if (started && r.ok()) {
+            ssh.detail = fmt::format("logged in, but as {:?}, not {}", trim(r.out), user);
+        } else if (started) {
+            std::string why = last_line(r.err);
+            ssh.detail = fmt::format("ssh {}@{}: {}{}", user, rep.ip, r.describe(),
+                                     why.empty() ? "" : ": " + why);
+        }
     }
 
-    auto target = fleet::ssh_target(c, ct);
-    const std::string& user = target.user;
-    sys::RunResult r;
-    try {
-        r = fleet::ssh_run(target, {"id", "-un"}, o.ssh_timeout);
-    } catch (const Error& e) {  // ssh cannot be started: missing, or cannot run
-        ssh.detail = e.message();
-        return rep;
+    // Every interface: in the container's namespace, up with its address; and each interface
+    // on another network answers ping from the host's address on that network.
+    std::vector<net::InterfaceState> inside;
+    std::string inside_error = !running          ? "not checked: container is not running"
+                               : !leader.process ? "not checked: " + leader.problem
+                                                 : "";
+    if (inside_error.empty()) {
+        try {
+            net::Netlink nl = net::Netlink::open_in_netns_of(leader.process->pid);
+            inside = net::interface_states(nl);
+        } catch (const Error& e) {
+            inside_error = e.message();
+        }
     }
-    if (r.ok() && trim(r.out) == user) {
-        ssh.ok = true;
-        ssh.detail = fmt::format("logged in as {} with {}", user, target.private_key.string());
-    } else if (r.ok()) {
-        ssh.detail = fmt::format("logged in, but as {:?}, not {}", trim(r.out), user);
-    } else {
-        std::string why = last_line(r.err);
-        ssh.detail = fmt::format("ssh {}@{}: {}{}", user, rep.ip, r.describe(),
-                                 why.empty() ? "" : ": " + why);
+    auto check_interface = [&](const std::string& name, const net::Address& want) {
+        CheckResult& r = add("interface." + name, fmt::format("Checking interface {} has {}", name, want.str()));
+        if (!inside_error.empty()) {
+            r.detail = inside_error;
+            return;
+        }
+        auto it = std::find_if(inside.begin(), inside.end(), [&](const auto& i) { return i.name == name; });
+        if (it == inside.end()) {
+            r.detail = fmt::format("the container has no interface {}", name);
+            return;
+        }
+        bool has = std::find(it->addresses.begin(), it->addresses.end(), want) != it->addresses.end();
+        std::vector<std::string> listed;
+        for (const auto& a : it->addresses) listed.push_back(a.str());
+        r.ok = has && it->up;
+        r.detail = !has      ? (listed.empty() ? "it has no IPv4 address"
+                                               : fmt::format("it has {}", fmt::join(listed, ", ")))
+                   : !it->up ? "it is down"
+                             : fmt::format("up, {}", fmt::join(listed, ", "));
+    };
+    check_interface(std::string(config::kMainInterface), {ct.ip, ct.vars().prefix});
+    for (const auto& a : ct.networks) {
+        const config::Network& n = *a.network;
+        check_interface(n.name, {a.ip, n.prefix});
+        CheckResult& p = add("ping." + n.name, fmt::format("Checking ping to {} on network {}", a.ip.str(), n.name));
+        auto problem = o.network_problems.find(n.name);
+        if (!running) {
+            p.detail = "not checked: container is not running";
+        } else if (problem != o.network_problems.end()) {
+            p.detail = "not checked: " + problem->second;
+        } else {
+            try {
+                auto echo = net::echo(a.ip, o.ping_timeout);
+                p.ok = echo.replied;
+                p.detail = echo.describe(o.ping_timeout);
+            } catch (const Error& e) {
+                p.detail = e.message();
+            }
+        }
     }
     return rep;
 }

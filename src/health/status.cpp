@@ -84,6 +84,13 @@ StatusReport run_status(const config::Config& c,
 
     ContainerCheckOptions copts = options.container;
     copts.network_problem = network_problem(c, report.host);
+    for (const auto& n : c.networks) {
+        const std::string id = "network." + n->name;
+        if (auto e = find(report.host, id + ".exists"); e && !e->ok)
+            copts.network_problems[n->name] = fmt::format("bridge {} of network {} does not exist", n->bridge, n->name);
+        else if (auto u = find(report.host, id + ".up"); u && !u->ok)
+            copts.network_problems[n->name] = fmt::format("bridge {} of network {} is down", n->bridge, n->name);
+    }
     report.containers.resize(containers.size());
     fleet::run_ordered<ContainerReport>(
         containers.size(), options.workers,

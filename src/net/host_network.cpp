@@ -4,6 +4,7 @@
 #include "aplspawn/sys/fs.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -36,13 +37,39 @@ std::optional<Address> parse_address(std::string_view text) {
     return Address{*ip, prefix};
 }
 
+std::string BridgeSpec::title() const {
+    if (network.empty()) return fmt::format("bridge {}", name);
+    return fmt::format("bridge {} (network {}, {})", name, network, nat ? "NAT" : "isolated");
+}
+
+NatSpec NetSpec::nat() const {
+    NatSpec n;
+    n.table = table;
+    for (const auto& b : bridges) n.bridges.push_back({b.name, b.subnet(), b.nat});
+    return n;
+}
+
+BridgeRecord* NetRecord::find(std::string_view bridge) {
+    for (auto& b : bridges)
+        if (b.bridge == bridge) return &b;
+    return nullptr;
+}
+
+const BridgeRecord* NetRecord::find(std::string_view bridge) const {
+    return const_cast<NetRecord*>(this)->find(bridge);
+}
+
 std::string NetRecord::to_json() const {
-    json j = {{"bridge", bridge},
-              {"bridge_created", bridge_created},
-              {"bridge_index", bridge_index},
-              {"address", address},
-              {"address_added", address_added},
-              {"link_set_up", link_set_up},
+    json list = json::array();
+    for (const auto& b : bridges)
+        list.push_back({{"bridge", b.bridge},
+                        {"network", b.network},
+                        {"bridge_created", b.bridge_created},
+                        {"bridge_index", b.bridge_index},
+                        {"address", b.address},
+                        {"address_added", b.address_added},
+                        {"link_set_up", b.link_set_up}});
+    json j = {{"bridges", list},
               {"table", table},
               {"ip_forward_before", ip_forward_before ? json(*ip_forward_before) : json(nullptr)}};
     return j.dump(2) + "\n";
@@ -52,16 +79,25 @@ NetRecord NetRecord::from_json(std::string_view text, const std::filesystem::pat
     try {
         json j = json::parse(text);
         NetRecord r;
-        r.bridge = j.at("bridge").get<std::string>();
-        r.bridge_created = j.value("bridge_created", false);
-        r.bridge_index = j.value("bridge_index", 0);
-        r.address = j.at("address").get<std::string>();
-        r.address_added = j.value("address_added", false);
-        r.link_set_up = j.value("link_set_up", false);
+        auto bridge = [](const json& b) {
+            BridgeRecord x;
+            x.bridge = b.at("bridge").get<std::string>();
+            x.network = b.value("network", "");
+            x.bridge_created = b.value("bridge_created", false);
+            x.bridge_index = b.value("bridge_index", 0);
+            x.address = b.at("address").get<std::string>();
+            x.address_added = b.value("address_added", false);
+            x.link_set_up = b.value("link_set_up", false);
+            if (!parse_address(x.address)) throw Error(fmt::format("bad address \"{}\"", x.address));
+            return x;
+        };
+        if (j.contains("bridges"))
+            for (const auto& b : j.at("bridges")) r.bridges.push_back(bridge(b));
+        else
+            r.bridges.push_back(bridge(j));  // one bridge, as earlier versions wrote it
         r.table = j.at("table").get<std::string>();
         if (j.contains("ip_forward_before") && !j["ip_forward_before"].is_null())
             r.ip_forward_before = j["ip_forward_before"].get<int>();
-        if (!parse_address(r.address)) throw Error(fmt::format("bad address \"{}\"", r.address));
         return r;
     } catch (const json::exception& e) {
         throw Error(fmt::format("net state {}: unreadable: {}", file.string(), e.what()));
@@ -92,19 +128,31 @@ Change remove_record(const std::filesystem::path& file) {
 
 void check_record_matches(const NetRecord& r, const NetSpec& spec, const std::filesystem::path& file) {
     std::vector<std::string> diff;
-    if (r.bridge != spec.bridge) diff.push_back(fmt::format("bridge {} (config: {})", r.bridge, spec.bridge));
-    if (r.address != spec.address.str())
-        diff.push_back(fmt::format("address {} (config: {})", r.address, spec.address.str()));
+    for (const auto& b : r.bridges) {
+        const BridgeSpec* want = nullptr;
+        for (const auto& s : spec.bridges)
+            if (s.name == b.bridge) want = &s;
+        std::string what = b.network.empty() ? fmt::format("bridge {}", b.bridge)
+                                             : fmt::format("bridge {} (network {})", b.bridge, b.network);
+        if (!want)
+            diff.push_back(fmt::format("{}, which the config does not have", what));
+        else if (b.address != want->address.str())
+            diff.push_back(fmt::format("{} with address {} (config: {})", what, b.address, want->address.str()));
+    }
     if (r.table != spec.table) diff.push_back(fmt::format("table {} (config: {})", r.table, spec.table));
     if (diff.empty()) return;
     throw Error(fmt::format("{} records an earlier netup with {}: run netdown with that configuration first",
-                            file.string(), fmt::join(diff, ", ")));
+                            file.string(), fmt::join(diff, "; ")));
 }
 
 Observed observe(Netlink& nl, Nftables& nft, const NetSpec& spec) {
     Observed o;
-    o.link = find_link(nl, spec.bridge);
-    o.has_address = o.link && carries(nl, *o.link, spec.address);
+    for (const auto& b : spec.bridges) {
+        BridgeObserved x;
+        x.link = find_link(nl, b.name);
+        x.has_address = x.link && carries(nl, *x.link, b.address);
+        o.bridges.push_back(std::move(x));
+    }
     o.ip_forward = ip_forward();
     // Reading nftables needs CAP_NET_ADMIN; without root only a --dry-run gets here.
     if (::geteuid() == 0)
@@ -114,16 +162,30 @@ Observed observe(Netlink& nl, Nftables& nft, const NetSpec& spec) {
     return o;
 }
 
+bool UpPlan::nothing() const {
+    for (const auto& b : bridges)
+        if (!b.nothing()) return false;
+    return !enable_forwarding && !write_table();
+}
+
 UpPlan plan_up(const NetSpec& spec, const Observed& now) {
-    if (now.link && !now.link->is_bridge())
-        throw Error(fmt::format("bridge {}: a link of that name exists and is not a bridge (it is {}); "
-                                "remove it or choose another bridge.name",
-                                spec.bridge, now.link->kind.empty() ? "a device without a link kind"
-                                                                    : "of kind " + now.link->kind));
     UpPlan p;
-    p.create_bridge = !now.link;
-    p.add_address = !now.has_address;
-    p.set_up = !now.link || !now.link->up();
+    for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
+        const BridgeSpec& b = spec.bridges[i];
+        const BridgeObserved& o = now.bridges.at(i);
+        if (o.link && !o.link->is_bridge())
+            throw Error(fmt::format("{}: a link of that name exists and is not a bridge (it is {}); "
+                                    "remove it or choose another {}",
+                                    b.title(),
+                                    o.link->kind.empty() ? "a device without a link kind" : "of kind " + o.link->kind,
+                                    b.network.empty() ? "bridge.name"
+                                                      : fmt::format("networks.{}.bridge", b.network)));
+        BridgeUpPlan bp;
+        bp.create_bridge = !o.link;
+        bp.add_address = !o.has_address;
+        bp.set_up = !o.link || !o.link->up();
+        p.bridges.push_back(bp);
+    }
     p.enable_forwarding = now.ip_forward != 1;
     // Anything else in aplspawn's table is not wanted either: rewriting the table removes it.
     p.write_forward_rules = !now.nat.forward_ok || now.nat.extra;
@@ -131,27 +193,43 @@ UpPlan plan_up(const NetSpec& spec, const Observed& now) {
     return p;
 }
 
-void reconcile_record(NetRecord& record, const Observed& now) {
-    if (record.bridge_created && (!now.link || now.link->index != record.bridge_index)) {
-        record.bridge_created = false;
-        record.bridge_index = 0;
-    }
-    if (!now.link) {
-        record.address_added = false;
-        record.link_set_up = false;
+void reconcile_record(NetRecord& record, const NetSpec& spec, const Observed& now) {
+    for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
+        BridgeRecord* r = record.find(spec.bridges[i].name);
+        if (!r) continue;
+        const auto& link = now.bridges.at(i).link;
+        if (r->bridge_created && (!link || link->index != r->bridge_index)) {
+            r->bridge_created = false;
+            r->bridge_index = 0;
+        }
+        if (!link) {
+            r->address_added = false;
+            r->link_set_up = false;
+        }
     }
 }
 
 DownTarget down_target(const std::optional<NetRecord>& record, const NetSpec& spec) {
-    if (!record) return DownTarget{spec.bridge, spec.address, spec.table};
-    // from_json() has checked the address.
-    return DownTarget{record->bridge, *parse_address(record->address), record->table};
+    DownTarget t;
+    if (!record) {
+        for (const auto& b : spec.bridges) t.bridges.push_back({b.name, b.address});
+        t.table = spec.table;
+        return t;
+    }
+    // from_json() has checked the addresses.
+    for (const auto& b : record->bridges) t.bridges.push_back({b.bridge, *parse_address(b.address)});
+    t.table = record->table;
+    return t;
 }
 
 DownObserved observe_down(Netlink& nl, Nftables& nft, const DownTarget& target) {
     DownObserved o;
-    o.link = find_link(nl, target.bridge);
-    o.has_address = o.link && carries(nl, *o.link, target.address);
+    for (const auto& b : target.bridges) {
+        BridgeObserved x;
+        x.link = find_link(nl, b.bridge);
+        x.has_address = x.link && carries(nl, *x.link, b.address);
+        o.bridges.push_back(std::move(x));
+    }
     o.ip_forward = ip_forward();
     if (::geteuid() == 0)
         o.table_exists = list_table(nft, target.table).has_value();
@@ -160,29 +238,40 @@ DownObserved observe_down(Netlink& nl, Nftables& nft, const DownTarget& target) 
     return o;
 }
 
+bool DownPlan::nothing() const {
+    for (const auto& b : bridges)
+        if (!b.nothing()) return false;
+    return !remove_table && !restore_forwarding;
+}
+
 DownPlan plan_down(const std::optional<NetRecord>& record, const DownTarget& target, const DownObserved& now) {
     DownPlan p;
     p.target = target;
     // The table is aplspawn's own by its name: it goes whoever made it.
     p.remove_table = now.table_exists || !now.table_unreadable.empty();
-    if (!record) {
-        if (now.link)
-            p.notes.push_back(fmt::format("bridge {}: no record of netup creating or changing it, left as it is",
-                                          target.bridge));
-        return p;
+    for (std::size_t i = 0; i < target.bridges.size(); ++i) {
+        const std::string& name = target.bridges[i].bridge;
+        const BridgeObserved& o = now.bridges.at(i);
+        BridgeDownPlan bp;
+        const BridgeRecord* r = record ? record->find(name) : nullptr;
+        if (!r) {
+            if (o.link)
+                p.notes.push_back(fmt::format("bridge {}: no record of netup creating or changing it, left as it is",
+                                              name));
+        } else if (r->bridge_created) {
+            if (o.link && o.link->index == r->bridge_index && o.link->is_bridge())
+                bp.delete_bridge = true;
+            else if (o.link)
+                p.notes.push_back(fmt::format("bridge {}: not the bridge netup created (that one is gone), "
+                                              "left as it is",
+                                              name));
+        } else if (o.link) {
+            bp.remove_address = r->address_added && o.has_address;
+            bp.set_down = r->link_set_up && o.link->up();
+        }
+        p.bridges.push_back(bp);
     }
-    if (record->bridge_created) {
-        if (now.link && now.link->index == record->bridge_index && now.link->is_bridge())
-            p.delete_bridge = true;
-        else if (now.link)
-            p.notes.push_back(fmt::format("bridge {}: not the bridge netup created (that one is gone), "
-                                          "left as it is",
-                                          target.bridge));
-    } else if (now.link) {
-        p.remove_address = record->address_added && now.has_address;
-        p.set_down = record->link_set_up && now.link->up();
-    }
-    if (record->ip_forward_before && now.ip_forward != *record->ip_forward_before)
+    if (record && record->ip_forward_before && now.ip_forward != *record->ip_forward_before)
         p.restore_forwarding = *record->ip_forward_before;
     return p;
 }

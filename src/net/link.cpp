@@ -4,6 +4,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/veth.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 
@@ -47,6 +48,8 @@ Link parse_link(const nlmsghdr* nlh) {
     link.index = ifi->ifi_index;
     link.flags = ifi->ifi_flags;
     if (attrs[IFLA_IFNAME]) link.name = mnl_attr_get_str(attrs[IFLA_IFNAME]);
+    if (attrs[IFLA_MASTER]) link.master = static_cast<int>(mnl_attr_get_u32(attrs[IFLA_MASTER]));
+    if (attrs[IFLA_IFALIAS]) link.alias = mnl_attr_get_str(attrs[IFLA_IFALIAS]);
     if (attrs[IFLA_LINKINFO]) {
         Attrs<IFLA_INFO_MAX> info;
         info.parse_nested(attrs[IFLA_LINKINFO]);
@@ -70,7 +73,31 @@ ifaddrmsg& address_header(Message& msg, const Link& link, Address address) {
     return ifa;
 }
 
+// The header of an RTM_NEWLINK that changes the existing link `link`.
+void change_header(Message& msg, const Link& link) {
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = link.index;
+}
+
 }  // namespace
+
+std::string MacAddress::str() const {
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2],
+                       bytes[3], bytes[4], bytes[5]);
+}
+
+MacAddress stable_mac(std::string_view seed) {
+    std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64 bit
+    for (unsigned char ch : seed) {
+        h ^= ch;
+        h *= 0x100000001b3ull;
+    }
+    MacAddress mac;
+    for (std::size_t i = 0; i < mac.bytes.size(); ++i) mac.bytes[i] = static_cast<std::uint8_t>(h >> (8 * i));
+    mac.bytes[0] = static_cast<std::uint8_t>((mac.bytes[0] & 0xfe) | 0x02);  // unicast, local
+    return mac;
+}
 
 bool Link::up() const { return (flags & IFF_UP) != 0; }
 
@@ -90,6 +117,20 @@ std::optional<Link> find_link(Netlink& nl, std::string_view name) {
     return found;
 }
 
+std::vector<Link> list_links(Netlink& nl) {
+    Message msg(RTM_GETLINK, 0);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    std::vector<Link> out;
+    nl.dump(
+        msg,
+        [&](const nlmsghdr* nlh) {
+            if (nlh->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(nlh));
+        },
+        "RTM_GETLINK");
+    return out;
+}
+
 void create_bridge(Netlink& nl, std::string_view name) {
     Message msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     auto& ifi = msg.family_header<ifinfomsg>();
@@ -99,6 +140,52 @@ void create_bridge(Netlink& nl, std::string_view name) {
     msg.put_str(IFLA_INFO_KIND, "bridge");
     msg.nest_end(info);
     if (int rc = nl.request(msg); rc < 0) fail("RTM_NEWLINK bridge", name, rc);
+}
+
+void create_veth(Netlink& nl, const VethSpec& spec) {
+    Message msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    auto& ifi = msg.family_header<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    msg.put_str(IFLA_IFNAME, spec.name);
+    msg.put_bytes(IFLA_ADDRESS, spec.mac.bytes.data(), spec.mac.bytes.size());
+    nlattr* info = msg.nest_start(IFLA_LINKINFO);
+    msg.put_str(IFLA_INFO_KIND, "veth");
+    nlattr* data = msg.nest_start(IFLA_INFO_DATA);
+    nlattr* peer = msg.nest_start(VETH_INFO_PEER);
+    auto& peer_ifi = msg.nested_header<ifinfomsg>();
+    peer_ifi.ifi_family = AF_UNSPEC;
+    msg.put_str(IFLA_IFNAME, spec.peer);
+    msg.put_bytes(IFLA_ADDRESS, spec.peer_mac.bytes.data(), spec.peer_mac.bytes.size());
+    msg.nest_end(peer);
+    msg.nest_end(data);
+    msg.nest_end(info);
+    if (int rc = nl.request(msg); rc < 0)
+        fail("RTM_NEWLINK veth", fmt::format("{} (peer {})", spec.name, spec.peer), rc);
+}
+
+Change set_alias(Netlink& nl, const Link& link, std::string_view alias) {
+    if (link.alias == alias) return Change::unchanged;
+    Message msg(RTM_NEWLINK, 0);
+    change_header(msg, link);
+    msg.put_str(IFLA_IFALIAS, alias);
+    if (int rc = nl.request(msg); rc < 0) fail("RTM_NEWLINK set alias", link.name, rc);
+    return Change::changed;
+}
+
+void move_to_netns(Netlink& nl, const Link& link, int netns_fd) {
+    Message msg(RTM_NEWLINK, 0);
+    change_header(msg, link);
+    msg.put_u32(IFLA_NET_NS_FD, static_cast<std::uint32_t>(netns_fd));
+    if (int rc = nl.request(msg); rc < 0) fail("RTM_NEWLINK move to network namespace", link.name, rc);
+}
+
+Change set_master(Netlink& nl, const Link& link, int master_index) {
+    if (link.master == master_index) return Change::unchanged;
+    Message msg(RTM_NEWLINK, 0);
+    change_header(msg, link);
+    msg.put_u32(IFLA_MASTER, static_cast<std::uint32_t>(master_index));
+    if (int rc = nl.request(msg); rc < 0) fail("RTM_NEWLINK set master", link.name, rc);
+    return Change::changed;
 }
 
 Change delete_link(Netlink& nl, const Link& link) {

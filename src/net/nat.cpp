@@ -32,21 +32,34 @@ bool table_missing(const Nftables::Result& r) {
 
 std::string render_table(const NatSpec& spec) {
     check_name("nftables table", spec.table);
-    check_name("bridge", spec.bridge);
+    std::string forward, postrouting;
+    for (const auto& b : spec.bridges) {
+        check_name("bridge", b.bridge);
+        if (!b.nat)
+            forward += fmt::format("\t\tiifname \"{0}\" oifname != \"{0}\" drop\n"
+                                   "\t\toifname \"{0}\" iifname != \"{0}\" drop\n",
+                                   b.bridge);
+    }
+    for (const auto& b : spec.bridges) {
+        if (!b.nat) continue;
+        forward += fmt::format("\t\tiifname \"{0}\" accept\n"
+                               "\t\toifname \"{0}\" ct state established,related accept\n",
+                               b.bridge);
+        postrouting += fmt::format("\t\tip saddr {} oifname != \"{}\" masquerade\n", b.subnet.str(), b.bridge);
+    }
     return fmt::format(
         "table ip {0} {{\n"
         "\tchain {1} {{\n"
         "\t\ttype filter hook forward priority filter; policy accept;\n"
-        "\t\tiifname \"{2}\" accept\n"
-        "\t\toifname \"{2}\" ct state established,related accept\n"
+        "{2}"
         "\t}}\n"
         "\n"
         "\tchain {3} {{\n"
         "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-        "\t\tip saddr {4} oifname != \"{2}\" masquerade\n"
+        "{4}"
         "\t}}\n"
         "}}\n",
-        spec.table, kForwardChain, spec.bridge, kPostroutingChain, spec.subnet.str());
+        spec.table, kForwardChain, forward, kPostroutingChain, postrouting);
 }
 
 namespace {
@@ -70,33 +83,51 @@ json without_handle(json object) {
 
 json wanted_objects(const NatSpec& spec) {
     check_name("nftables table", spec.table);
-    check_name("bridge", spec.bridge);
-    const std::string network = spec.subnet.network.str();
-    json saddr = spec.subnet.prefix == 32
-                     ? json(network)
-                     : json{{"prefix", {{"addr", network}, {"len", spec.subnet.prefix}}}};
     auto chain = [&](std::string_view name, const char* type, const char* hook, int prio) {
         return json{{"chain", {{"family", "ip"}, {"table", spec.table}, {"name", name}, {"type", type},
                                {"hook", hook}, {"prio", prio}, {"policy", "accept"}}}};
     };
-    json accept = {{"accept", nullptr}};
-    return json::array({
+    json objects = json::array({
         {{"table", {{"family", "ip"}, {"name", spec.table}}}},
-        chain(kForwardChain, "filter", "forward", 0),   // priority filter
+        chain(kForwardChain, "filter", "forward", 0),         // priority filter
         chain(kPostroutingChain, "nat", "postrouting", 100),  // priority srcnat
-        rule(spec, kForwardChain, json::array({meta_match("==", "iifname", spec.bridge), accept})),
-        rule(spec, kForwardChain,
-             json::array({meta_match("==", "oifname", spec.bridge),
-                          {{"match", {{"op", "in"}, {"left", {{"ct", {{"key", "state"}}}}},
-                                      {"right", json::array({"established", "related"})}}}},
-                          accept})),
-        rule(spec, kPostroutingChain,
-             json::array({{{"match", {{"op", "=="},
-                                      {"left", {{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}}},
-                                      {"right", saddr}}}},
-                          meta_match("!=", "oifname", spec.bridge),
-                          {{"masquerade", nullptr}}})),
     });
+    const json accept = {{"accept", nullptr}};
+    const json drop = {{"drop", nullptr}};
+    // In render_table's order: the isolated bridges' drops, then the NATed bridges' accepts;
+    // then the masquerade rules.
+    for (const auto& b : spec.bridges) {
+        check_name("bridge", b.bridge);
+        if (b.nat) continue;
+        objects.push_back(rule(spec, kForwardChain,
+                               json::array({meta_match("==", "iifname", b.bridge),
+                                            meta_match("!=", "oifname", b.bridge), drop})));
+        objects.push_back(rule(spec, kForwardChain,
+                               json::array({meta_match("==", "oifname", b.bridge),
+                                            meta_match("!=", "iifname", b.bridge), drop})));
+    }
+    for (const auto& b : spec.bridges) {
+        if (!b.nat) continue;
+        objects.push_back(rule(spec, kForwardChain, json::array({meta_match("==", "iifname", b.bridge), accept})));
+        objects.push_back(rule(spec, kForwardChain,
+                               json::array({meta_match("==", "oifname", b.bridge),
+                                            {{"match", {{"op", "in"}, {"left", {{"ct", {{"key", "state"}}}}},
+                                                        {"right", json::array({"established", "related"})}}}},
+                                            accept})));
+    }
+    for (const auto& b : spec.bridges) {
+        if (!b.nat) continue;
+        const std::string network = b.subnet.network.str();
+        json saddr = b.subnet.prefix == 32 ? json(network)
+                                           : json{{"prefix", {{"addr", network}, {"len", b.subnet.prefix}}}};
+        objects.push_back(rule(spec, kPostroutingChain,
+                               json::array({{{"match", {{"op", "=="},
+                                                        {"left", {{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}}},
+                                                        {"right", saddr}}}},
+                                            meta_match("!=", "oifname", b.bridge),
+                                            {{"masquerade", nullptr}}})));
+    }
+    return objects;
 }
 
 std::string NatState::problem(const NatSpec& spec) const {

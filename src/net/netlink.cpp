@@ -68,6 +68,10 @@ void Message::put_str(std::uint16_t type, std::string_view value) {
 
 void Message::put_u32(std::uint16_t type, std::uint32_t value) { mnl_attr_put_u32(nlh_, type, value); }
 
+void Message::put_bytes(std::uint16_t type, const void* data, std::size_t size) {
+    mnl_attr_put(nlh_, type, size, data);
+}
+
 void Message::put_ipv4(std::uint16_t type, Ipv4 address) {
     std::uint32_t be = address.network_order();
     mnl_attr_put(nlh_, type, sizeof be, &be);
@@ -103,8 +107,9 @@ Netlink Netlink::open() {
     return Netlink(sock);
 }
 
-Netlink Netlink::open_in_netns_of(pid_t pid) {
-    std::string ns_path = fmt::format("/proc/{}/ns/net", pid);
+Netlink Netlink::open_in_netns_of(pid_t pid) { return open_in_netns(fmt::format("/proc/{}/ns/net", pid)); }
+
+Netlink Netlink::open_in_netns(const std::string& ns_path) {
     sys::UniqueFd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) throw_errno(fmt::format("open network namespace {}", ns_path));
     // setns() changes only the calling thread's network namespace: do it in a thread of our

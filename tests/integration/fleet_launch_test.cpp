@@ -1,6 +1,7 @@
-// The detached launcher on a busybox image in script mode: nspawn on the bridge, its leader, the
-// static IP set from the host (ping answers), a graceful stop that falls back to a kill, stop
-// twice; and a container an interrupted run left unrecorded is found and stopped.
+// The detached launcher on a busybox image in script mode: nspawn in the network namespace
+// aplspawn made (its interface and address there before the container starts; ping answers), its
+// leader, a graceful stop that falls back to a kill, stop twice; and a container an interrupted
+// run left unrecorded is found and stopped, its network taken down.
 #include "aplspawn/fleet/container_spec.hpp"
 #include "aplspawn/fleet/launch.hpp"
 #include "aplspawn/fleet/lower.hpp"
@@ -9,7 +10,9 @@
 #include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/fleet/settle.hpp"
 #include "aplspawn/fleet/stop.hpp"
-#include "aplspawn/net/container_ip.hpp"
+#include "aplspawn/fleet/network.hpp"
+#include "aplspawn/net/link.hpp"
+#include "aplspawn/sys/netns.hpp"
 #include "integration/fleet_support.hpp"
 
 #include <net/if.h>
@@ -34,12 +37,23 @@ struct Fleet {
         fleet::check_upper_filesystem(c, true);
         lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
     }
+    // As spawn does it: the overlay, the network, then the launch spec.
     fleet::LaunchSpec spec(std::size_t i) {
         auto d = fleet::container_dirs(c, c.fleet.at(i));
         fleet::ensure_overlay(lower, d);
+        fleet::create_network(c, c.fleet.at(i), state);
         return fleet::launch_spec(c, c.fleet.at(i), d, state);
     }
 };
+
+// The links of this namespace whose names aplspawn gives host ends ("ap" + 8 hex + n).
+std::vector<std::string> host_ends() {
+    auto nl = net::Netlink::open();
+    std::vector<std::string> out;
+    for (const auto& l : net::list_links(nl))
+        if (l.name.size() >= 11 && l.name.starts_with("ap") && l.kind == "veth") out.push_back(l.name);
+    return out;
+}
 
 }  // namespace
 
@@ -61,16 +75,31 @@ TEST_CASE("detached launcher: start, leader, static IP, stop (graceful, then kil
     CHECK(eventually([&] {
         return fs::exists(fmt::format("/proc/{}/root/run/test-init.started", *leader));
     }));
-    // nspawn put the container on the bridge.
-    CHECK(::if_nametoindex(("vb-" + ct.name).c_str()) != 0);
+    // It runs in the namespace aplspawn made, whose host end is a port of the bridge.
+    struct stat in_ns, named;
+    REQUIRE(::stat(fmt::format("/proc/{}/ns/net", *leader).c_str(), &in_ns) == 0);
+    REQUIRE(::stat(sys::netns_path("aplspawn-" + ct.name).c_str(), &named) == 0);
+    CHECK(in_ns.st_ino == named.st_ino);
+    auto record = fleet::load_network_record(f.state, ct.name);
+    REQUIRE(record);
+    REQUIRE(record->links.size() == 1);
+    CHECK(record->links[0].interface == "host0");
+    auto nl = net::Netlink::open();
+    auto end = net::find_link(nl, record->links[0].host);
+    REQUIRE(end);
+    CHECK(end->master == net::find_link(nl, "apltest0")->index);
+    CHECK(end->alias == record->links[0].alias);
+    CHECK(sys::run_checked({"ip", "netns", "exec", "aplspawn-" + ct.name, "ip", "-4", "-o", "addr", "show", "host0"})
+              .out.find("inet " + ct.ip.str() + "/24") != std::string::npos);
+    CHECK(sys::read_file(f.state.log_path(ct.name)).find("--network-namespace-path=/run/netns/aplspawn-" + ct.name) !=
+          std::string::npos);
     // The processes list finds it by machine and directory.
     auto all = fleet::list_nspawn_processes();
     REQUIRE(all.size() == 1);
     CHECK(all[0].machine == ct.name);
     CHECK(all[0].process.pid == rec.nspawn_pid);
 
-    CHECK(net::configure_container_address(*leader, "host0", ct.ip, vars_of(f.c).prefix, vars_of(f.c).gateway) ==
-          Change::changed);
+    // The address was there before the container started: it answers at once.
     CHECK(eventually([&] { return pings(ct.ip.str()); }));
 
     // test-init's sleep ignores SIGTERM as PID 1: the grace time passes, then the kill.
@@ -85,8 +114,14 @@ TEST_CASE("detached launcher: start, leader, static IP, stop (graceful, then kil
     CHECK(took < 8s);
     CHECK_FALSE(fleet::is_running(rec));
     CHECK_FALSE(fleet::alive(*lead));
-    CHECK(eventually([&] { return ::if_nametoindex(("vb-" + ct.name).c_str()) == 0; }));
     CHECK(launcher->stop(rec, 1s) == Change::unchanged);
+    // The network is aplspawn's: it stays until aplspawn removes it, then nothing is left.
+    CHECK(sys::netns_exists("aplspawn-" + ct.name));
+    CHECK(fleet::remove_network(f.state, ct.name).change == Change::changed);
+    CHECK(host_ends().empty());
+    CHECK_FALSE(sys::netns_exists("aplspawn-" + ct.name));
+    CHECK_FALSE(fleet::load_network_record(f.state, ct.name));
+    CHECK(fleet::remove_network(f.state, ct.name).change == Change::unchanged);
     // The log holds the command line and the console output.
     CHECK_THAT(sys::read_file(f.state.log_path(ct.name)),
                Catch::Contains("--machine=aplspawn10") && Catch::Contains("aplspawn-test-init"));
@@ -107,6 +142,7 @@ TEST_CASE("a container an interrupted run started but never recorded is found an
     REQUIRE(v.strays.size() == 1);
     CHECK(v.strays[0].process.pid == rec.nspawn_pid);
     CHECK(v.merged_mounted);
+    CHECK(v.network_recorded);
     CHECK(v.busy());
     CHECK(view.busy_names() == std::vector<std::string>{"aplspawn11"});
 
@@ -117,6 +153,8 @@ TEST_CASE("a container an interrupted run started but never recorded is found an
     auto o = fleet::settle(f.state, v, false);
     CHECK(o.ok);
     CHECK_FALSE(fleet::is_running(rec));
+    CHECK(host_ends().empty());
+    CHECK_FALSE(sys::netns_exists("aplspawn-aplspawn11"));
     auto after = fleet::observe(f.c, f.state);
     CHECK_FALSE(after.any_busy());
     CHECK(fs::exists(after.containers[1].dirs.upper));  // data kept
@@ -132,9 +170,11 @@ TEST_CASE("stop_container: stops, unmounts, drops the record, twice is already s
     auto view = fleet::observe(f.c, f.state);
     auto o = fleet::stop_container(f.state, view.containers[0], 1s);
     CHECK(o.ok);
-    REQUIRE(o.lines.size() == 2);
+    REQUIRE(o.lines.size() == 3);
     CHECK_THAT(o.lines[0].text, Catch::Contains("Stopping container aplspawn10"));
-    CHECK_THAT(o.lines[1].text, Catch::Contains("Umount overlayFS"));
+    CHECK_THAT(o.lines[1].text, Catch::Contains("Removing the network of aplspawn10 (namespace aplspawn-aplspawn10)"));
+    CHECK_THAT(o.lines[2].text, Catch::Contains("Umount overlayFS"));
+    CHECK(host_ends().empty());
     CHECK_FALSE(f.state.load("aplspawn10"));
     CHECK(fs::exists(f.state.log_path("aplspawn10")));
 
@@ -147,8 +187,7 @@ TEST_CASE("stop right after start, before the container's PID 1 is known, leaves
           "[fleet][launch]") {
     // What settle does with an interrupted spawn's container: its record (if any) has no leader
     // yet. The PID 1 that nspawn makes meanwhile must go too: killing nspawn alone left it
-    // running, with its namespaces and the veth vb-NAME (the next spawn of NAME then failed with
-    // "File exists"). The window is some milliseconds wide, a few ms after nspawn starts: stop
+    // running, with its namespaces (the next spawn of NAME then failed with "File exists"). The window is some milliseconds wide, a few ms after nspawn starts: stop
     // at several delays into it.
     Fleet f;
     auto launcher = fleet::make_detached_launcher();
@@ -173,7 +212,9 @@ TEST_CASE("stop right after start, before the container's PID 1 is known, leaves
         CHECK(launcher->stop(rec, 1s) == Change::changed);
         CHECK_FALSE(fleet::is_running(rec));
         CHECK(eventually([&] { return inits() == 0; }));
-        CHECK(eventually([&] { return ::if_nametoindex(("vb-" + ct.name).c_str()) == 0; }));
+        CHECK(fleet::remove_network(f.state, ct.name).change == Change::changed);
+        CHECK(host_ends().empty());
+        CHECK_FALSE(sys::netns_exists("aplspawn-" + ct.name));
         if (inits() != 0) break;  // one such leftover is enough to say so
     }
 }

@@ -4,12 +4,14 @@
 // (kill -9) is repaired by the next spawn or stop, a container that never becomes ready fails
 // alone with its log tail, an image full of symlinks to host paths writes nothing on the host.
 #include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/fleet/ssh.hpp"
 #include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/loop.hpp"
 #include "aplspawn/sys/mount.hpp"
+#include "aplspawn/sys/netns.hpp"
 #include "integration/fleet_support.hpp"
 
 #include <signal.h>
@@ -49,9 +51,13 @@ struct Env {
 };
 
 // Nothing of the fleet left on the host: no nspawn, no overlay or lower mount, no loop device
-// of the image.
+// of the image, no network namespace, veth or bridge port.
 void check_nothing_left(const Env& e) {
     CHECK(fleet::list_nspawn_processes().empty());
+    CHECK(sys::run_checked({"ip", "netns", "list"}).out.empty());
+    CHECK(sys::run_checked({"ip", "-o", "link", "show", "type", "veth"}).out.empty());
+    CHECK(sys::run_checked({"bridge", "link", "show"}).out.empty());
+    CHECK((!fs::exists(e.state.dir() / "networks") || fs::is_empty(e.state.dir() / "networks")));
     auto view = fleet::observe(e.c, e.state);
     CHECK_FALSE(view.any_busy());
     CHECK_FALSE(fleet::inspect_lower(e.c, image_of(e.c).name).mounted);
@@ -237,22 +243,32 @@ TEST_CASE("kill -9 during spawn: the next spawn, or stop, brings the host to a c
     }
 }
 
-TEST_CASE("spawn starts a container again while its old veth is still being removed",
-          "[fleet][spawn][debian]") {
-    // The kernel removes a stopped container's veth in the background; until then nspawn fails
-    // with "Failed to add new veth interfaces (vb-NAME:host0): File exists". A link of that name
-    // that goes away 2 s into the spawn stands in for it.
+TEST_CASE("spawn takes down what an interrupted run left of a container's network, and never a "
+          "namespace of its name that is not the fleet's",
+          "[fleet][spawn][debian][networks]") {
     Env e(1);
-    REQUIRE(sys::run({"ip", "link", "add", "vb-aplspawn10", "type", "veth", "peer", "name", "aplveth-peer"}).ok());
-    std::thread remover([] {
-        std::this_thread::sleep_for(2s);
-        sys::run({"ip", "link", "del", "vb-aplspawn10"});
-    });
+    const auto& ct = e.c.fleet[0];
+    // As if a spawn was killed while it made the network: the record, the namespace, a host end.
+    fleet::create_network(e.c, ct, e.state);
+    auto left = fleet::load_network_record(e.state, ct.name);
+    REQUIRE(left);
     auto r = e.run({"spawn"});
-    remover.join();
     CHECK(r.exit_code == 0);
-    CHECK_THAT(r.err, Catch::Contains("found its old veth still there"));
-    CHECK(e.ssh(e.c.fleet[0].ip.str(), {"true"}).ok());
+    CHECK_THAT(r.err, Catch::Contains("Removing the network an interrupted run left of aplspawn10"));
+    CHECK(e.ssh(ct.ip.str(), {"true"}).ok());
+    // The same host end name again: it is the record's.
+    CHECK(fleet::load_network_record(e.state, ct.name)->links.at(0).host == left->links.at(0).host);
+    REQUIRE(e.run({"stop"}).exit_code == 0);
+    check_nothing_left(e);
+
+    // A namespace of that name that no record of this fleet names: refused, left alone.
+    sys::run_checked({"ip", "netns", "add", "aplspawn-aplspawn10"});
+    auto refused = e.run({"spawn"});
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("network namespace /run/netns/aplspawn-aplspawn10 exists and is "
+                                            "not one this fleet made"));
+    CHECK(sys::netns_exists("aplspawn-aplspawn10"));
+    sys::run_checked({"ip", "netns", "delete", "aplspawn-aplspawn10"});
     REQUIRE(e.run({"stop"}).exit_code == 0);
     check_nothing_left(e);
 }

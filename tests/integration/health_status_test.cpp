@@ -8,7 +8,7 @@
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 #include "aplspawn/fleet/processes.hpp"
-#include "aplspawn/net/container_ip.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "integration/fleet_support.hpp"
 
 #include <nlohmann/json.hpp>
@@ -45,19 +45,12 @@ struct ScriptFleet {
         for (const auto& ct : c.fleet) {
             auto dirs = fleet::container_dirs(c, *c.find(ct.name));
             fleet::ensure_overlay(lower, dirs);
+            fleet::create_network(c, ct, state);  // as spawn: host0 with its address, before start
             auto rec = launcher->start(fleet::launch_spec(c, ct, dirs, state));
             std::optional<fleet::ProcessRef> leader;
             REQUIRE(eventually([&] { return (leader = fleet::find_leader(rec.nspawn_pid)).has_value(); }));
             rec.leader_pid = leader->pid;
             rec.leader_start_time = leader->start_time;
-            REQUIRE(eventually([&] {
-                try {
-                    net::configure_container_address(leader->pid, "host0", ct.ip, vars_of(c).prefix, vars_of(c).gateway);
-                    return true;
-                } catch (const Error&) {
-                    return false;  // host0 not there yet
-                }
-            }));
             rec.ready = true;
             state.save(rec);
             records.push_back(rec);
@@ -131,6 +124,7 @@ TEST_CASE("status on a running fleet: the original's lines in its order, --json,
         expected.push_back("‣ [ OK ] Checking leader process /sbin/test-init");
         expected.push_back("‣ [ OK ] Checking ping to " + ip);
         expected.push_back("‣ [ FAIL ] Checking ssh connection to " + ip + ": ssh test@" + ip);
+        expected.push_back("‣ [ OK ] Checking interface host0 has " + ip + "/24");
     }
     std::vector<std::string> got;
     std::string line;
@@ -158,7 +152,10 @@ TEST_CASE("status: a killed leader fails that container's machine check, pids sa
     REQUIRE(eventually([&] { return !fleet::is_running(rec); }));
     auto [code, failed] = f.status();
     CHECK(code == 1);
-    CHECK(failed == f.no_ssh() + Failed{{"aplspawn11", "machine"}, {"aplspawn11", "leader"}, {"aplspawn11", "ping"}});
+    CHECK(failed == f.no_ssh() + Failed{{"aplspawn11", "machine"},
+                                        {"aplspawn11", "leader"},
+                                        {"aplspawn11", "ping"},
+                                        {"aplspawn11", "interface.host0"}});
     auto r = f.run({"status"});
     CHECK_THAT(r.err, Catch::Contains("‣ [ FAIL ] Checking machinectl status for container aplspawn11 (ip 10.77.0.11): "
                                       "container aplspawn11 is not running (its systemd-nspawn, pid " +
@@ -207,6 +204,21 @@ TEST_CASE("status: a bridge taken down fails bridge.up, containers are not pinge
     CHECK(eventually([&] { return f.status().second == f.no_ssh(); }, 10s));
 }
 
+TEST_CASE("status: an address taken off host0 inside fails the interface check and ping",
+          "[health][status][networks]") {
+    ScriptFleet f(2);
+    sys::run_checked({"ip", "netns", "exec", "aplspawn-aplspawn10", "ip", "addr", "flush", "dev", "host0"});
+    auto [code, failed] = f.status();
+    CHECK(code == 1);
+    CHECK(failed == f.no_ssh() + Failed{{"aplspawn10", "interface.host0"}, {"aplspawn10", "ping"}});
+    CHECK_THAT(f.run({"status"}).err,
+               Catch::Contains("‣ [ FAIL ] Checking interface host0 has 10.77.0.10/24: it has no IPv4 address"));
+    // Down (one status run: ssh to it waits for its timeout).
+    sys::run_checked({"ip", "netns", "exec", "aplspawn-aplspawn11", "ip", "link", "set", "host0", "down"});
+    auto down = f.run({"status"});
+    CHECK_THAT(down.err, Catch::Contains("‣ [ FAIL ] Checking interface host0 has 10.77.0.11/24: it is down"));
+}
+
 TEST_CASE("status: a lower layer unmounted under the fleet fails exactly image.lower",
           "[health][status]") {
     ScriptFleet f(1);
@@ -230,7 +242,7 @@ TEST_CASE("status and pids with nothing started: every container fails, fast", "
     CHECK(std::chrono::steady_clock::now() - start < 5s);
     CHECK(r.exit_code == 1);
     auto j = json::parse(r.out);
-    CHECK(j.size() == 8 + 3 * 5);
+    CHECK(j.size() == 8 + 3 * 6);
     for (const auto& o : j) CHECK(o["ok"] == false);  // no bridge, no directories, nothing runs
     auto p = testing::aplspawn({"-c", (t / "aplspawn.yaml").string(), "pids"});
     CHECK(p.exit_code == 1);

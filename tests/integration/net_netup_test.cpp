@@ -3,6 +3,7 @@
 // refusals, --dry-run.
 #include "aplspawn/config.hpp"
 #include "aplspawn/fleet/state.hpp"
+#include "integration/fleet_support.hpp"
 #include "support/testing.hpp"
 
 #include <catch2/catch.hpp>
@@ -310,4 +311,129 @@ TEST_CASE("a host FORWARD chain with policy drop gets one INFO line, and is left
     sh({"nft", "insert", "rule", "ip", "filter", "FORWARD", "iifname", "apltest0", "accept"});
     auto again = f.run("netup");
     CHECK(count(again.err, "INFO") == 0);
+}
+
+namespace {
+
+// The base config with two networks: backend (isolated) and storage (NATed).
+constexpr std::string_view kNetworks = R"(networks:
+  backend: {bridge: aplback0, address: 10.78.1.1, netPrefix: 24}
+  storage: {bridge: aplstor0, address: 10.78.2.1, netPrefix: 24, nat: true}
+)";
+
+// A namespace standing in for a container: one veth on `bridge`, its address, a default route
+// via the host's address on that bridge.
+void machine(const std::string& name, const std::string& bridge, const std::string& cidr, const std::string& gw) {
+    sh({"ip", "netns", "add", name});
+    sh({"ip", "link", "add", "h-" + name, "type", "veth", "peer", "name", "eth0", "netns", name});
+    sh({"ip", "link", "set", "h-" + name, "master", bridge, "up"});
+    sh({"ip", "-n", name, "addr", "add", cidr, "dev", "eth0"});
+    sh({"ip", "-n", name, "link", "set", "eth0", "up"});
+    sh({"ip", "-n", name, "link", "set", "lo", "up"});
+    sh({"ip", "-n", name, "route", "add", "default", "via", gw});
+}
+
+// One ICMP echo from the namespace, answered within a second.
+bool ping_from(const std::string& ns, const std::string& ip) {
+    return sys::run({"ip", "netns", "exec", ns, "busybox", "ping", "-c1", "-W1", ip}).ok();
+}
+
+}  // namespace
+
+TEST_CASE("networks: netup makes every bridge, an isolated one forwards nothing in or out (as "
+          "nftables shows it), netdown removes them all",
+          "[net][netup][networks]") {
+    Fleet f;
+    testing::write_file(f.config, testing::base_config(f.dir.path()) + std::string(kNetworks));
+    auto up = f.run("netup");
+    INFO(up.err);
+    REQUIRE(up.ok());
+    CHECK_THAT(up.err, Catch::Contains("‣ [ OK ] Configuring bridge apltest0\n") &&
+                           Catch::Contains("‣ [ OK ] Configuring bridge aplback0 (network backend, isolated)") &&
+                           Catch::Contains("‣ [ OK ] Configuring bridge aplstor0 (network storage, NAT)"));
+    CHECK_THAT(sh({"ip", "-br", "addr", "show", "aplback0"}), Catch::Contains("10.78.1.1/24"));
+    // The table as nftables lists it: the isolation first, then the NATed bridges.
+    CHECK(sh({"nft", "list", "table", "ip", "aplspawn_APLTEST"}) ==
+          "table ip aplspawn_APLTEST {\n"
+          "\tchain forward {\n"
+          "\t\ttype filter hook forward priority filter; policy accept;\n"
+          "\t\tiifname \"aplback0\" oifname != \"aplback0\" drop\n"
+          "\t\toifname \"aplback0\" iifname != \"aplback0\" drop\n"
+          "\t\tiifname \"apltest0\" accept\n"
+          "\t\toifname \"apltest0\" ct state established,related accept\n"
+          "\t\tiifname \"aplstor0\" accept\n"
+          "\t\toifname \"aplstor0\" ct state established,related accept\n"
+          "\t}\n"
+          "\n"
+          "\tchain postrouting {\n"
+          "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+          "\t\tip saddr 10.77.0.0/24 oifname != \"apltest0\" masquerade\n"
+          "\t\tip saddr 10.78.2.0/24 oifname != \"aplstor0\" masquerade\n"
+          "\t}\n"
+          "}\n");
+    CHECK_THAT(sys::read_file(f.state() / "net.json"), Catch::Contains("\"network\": \"backend\""));
+    // Twice: nothing changes.
+    auto before = snapshot();
+    auto again = f.run("netup");
+    CHECK(count(again.err, "(already so)") == 6);
+    CHECK(snapshot() == before);
+
+    // Machines: web on the fleet's bridge, db and cache on backend, store on storage, and an
+    // "outside" beyond a link of the host's own.
+    machine("web", "apltest0", "10.77.0.20/24", "10.77.0.1");
+    machine("db", "aplback0", "10.78.1.30/24", "10.78.1.1");
+    machine("cache", "aplback0", "10.78.1.31/24", "10.78.1.1");
+    machine("store", "aplstor0", "10.78.2.40/24", "10.78.2.1");
+    sh({"ip", "netns", "add", "outside"});
+    sh({"ip", "link", "add", "vo-h", "type", "veth", "peer", "name", "vo-o", "netns", "outside"});
+    sh({"ip", "addr", "add", "198.51.100.1/24", "dev", "vo-h"});
+    sh({"ip", "link", "set", "vo-h", "up"});
+    sh({"ip", "-n", "outside", "addr", "add", "198.51.100.2/24", "dev", "vo-o"});
+    sh({"ip", "-n", "outside", "link", "set", "vo-o", "up"});
+
+    CHECK(testing::eventually([] { return ping_from("db", "10.78.1.31"); }, 5s));  // bridged: fine
+    CHECK(ping_from("db", "10.78.1.1"));        // the host's own address on backend
+    CHECK_FALSE(ping_from("web", "10.78.1.30"));  // into the isolated network: dropped
+    CHECK_FALSE(ping_from("db", "10.77.0.20"));   // out of it to another network: dropped
+    CHECK_FALSE(ping_from("db", "198.51.100.2"));  // nor outside through it
+    CHECK_FALSE(ping_from("db", "10.78.2.40"));
+    CHECK(ping_from("web", "198.51.100.2"));      // the NATed networks reach out
+    CHECK(ping_from("store", "198.51.100.2"));
+    CHECK(ping_from("web", "10.78.2.40"));        // and each other
+    // Without aplspawn's table the isolation is gone: the drops above are its doing.
+    sh({"nft", "delete", "table", "ip", "aplspawn_APLTEST"});
+    CHECK(ping_from("web", "10.78.1.30"));
+    REQUIRE(f.run("netup").ok());
+    CHECK_FALSE(ping_from("web", "10.78.1.30"));
+    for (const char* ns : {"web", "db", "cache", "store", "outside"}) sh({"ip", "netns", "delete", ns});
+
+    auto down = f.run("netdown");
+    INFO(down.err);
+    CHECK(down.ok());
+    for (const char* b : {"apltest0", "aplback0", "aplstor0"}) CHECK_FALSE(sys::run({"ip", "link", "show", b}).ok());
+    CHECK_FALSE(fs::exists(f.state() / "net.json"));
+}
+
+TEST_CASE("networks: netup refuses a record of a network the config no longer has", "[net][netup][networks]") {
+    Fleet f;
+    testing::write_file(f.config, testing::base_config(f.dir.path()) + std::string(kNetworks));
+    REQUIRE(f.run("netup").ok());
+    testing::write_file(f.config, testing::base_config(f.dir.path()));
+    auto r = f.run("netup");
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("bridge aplback0 (network backend), which the config does not have") &&
+                          Catch::Contains("netdown"));
+    // netdown with the record removes every bridge it names, whatever the config says.
+    REQUIRE(f.run("netdown").ok());
+    CHECK_FALSE(sys::run({"ip", "link", "show", "aplback0"}).ok());
+    CHECK_FALSE(sys::run({"ip", "link", "show", "aplstor0"}).ok());
+    // A network added to a fleet that is up: netup adds just that.
+    REQUIRE(f.run("netup").ok());
+    testing::write_file(f.config, testing::base_config(f.dir.path()) + std::string(kNetworks));
+    auto add = f.run("netup");
+    CHECK(add.ok());
+    CHECK_THAT(add.err, Catch::Contains("‣ [ OK ] Configuring bridge apltest0 (already so)") &&
+                            Catch::Contains("‣ [ OK ] Configuring bridge aplback0 (network backend, isolated)\n"));
+    REQUIRE(f.run("netdown").ok());
+    CHECK_FALSE(sys::run({"ip", "link", "show", "aplback0"}).ok());
 }

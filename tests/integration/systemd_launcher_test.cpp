@@ -7,14 +7,19 @@
 #include "aplspawn/fleet/container_spec.hpp"
 #include "aplspawn/fleet/launch.hpp"
 #include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 #include "aplspawn/fleet/systemd.hpp"
+#include "aplspawn/net/container_network.hpp"
 #include "integration/fleet_support.hpp"
 #include "support/systemd_host.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <map>
 
 using namespace aplspawn;
 using namespace aplspawn::testing;
@@ -52,6 +57,7 @@ struct OneContainer {
         auto lower = fleet::ensure_lower(c, image_of(c), state, false).mount_point;
         auto dirs = fleet::container_dirs(c, *c.find(ct.name));
         fleet::ensure_overlay(lower, dirs);
+        fleet::create_network(c, ct, state);  // as spawn does, before the launch
         spec = fleet::launch_spec(c, ct, dirs, state);
     }
 };
@@ -174,7 +180,7 @@ TEST_CASE("inside a systemd host: a failed start names the unit and leaves no fa
     fleet::LaunchSpec spec;
     spec.name = "broken1";
     spec.root = t / "no-such-root";  // nspawn refuses it before the container runs
-    spec.bridge = "aplbroken0";
+    spec.network_namespace = "/run/netns/aplspawn-broken1";
     spec.mode = config::StartMode::script;
     spec.command = {"/sbin/test-init"};
     try {
@@ -240,11 +246,61 @@ TEST_CASE("inside a systemd host: a booted Debian container, poweroff through ma
     CHECK(launcher->stop(rec, 30s) == Change::unchanged);
 }
 
+TEST_CASE("inside a systemd host: three interfaces on three bridges, in the namespace aplspawn made",
+          "[.systemd-inside][networks]") {
+    require_systemd_host();
+    auto launcher = fleet::make_systemd_launcher();
+    REQUIRE(launcher);
+    make_bridge("aplback0", "10.78.1.1/24");
+    make_bridge("aplstor0", "10.78.2.1/24");
+    OneContainer f(make_test_image("/tmp/busybox.img"), R"(  startupScript: /sbin/test-init
+  networks:
+    backend: [10.78.1.10, 10.78.1.100]
+    storage: [10.78.2.10, 10.78.2.100]
+networks:
+  backend: {bridge: aplback0, address: 10.78.1.1, netPrefix: 24}
+  storage: {bridge: aplstor0, address: 10.78.2.1, netPrefix: 24, nat: true}
+)");
+    const std::string& name = f.ct.name;
+    auto rec = launcher->start(f.spec);
+    CHECK(rec.netns == "/run/netns/aplspawn-" + name);
+    CHECK_THAT(unit_property("aplspawn-" + name + ".service", "ExecStart"),
+               Contains("--network-namespace-path=/run/netns/aplspawn-" + name));
+    auto leader = launcher->leader(rec);
+    REQUIRE(leader);
+    // The container runs in that namespace, with every interface and address in it.
+    struct stat in_ns, named;
+    REQUIRE(::stat(fmt::format("/proc/{}/ns/net", *leader).c_str(), &in_ns) == 0);
+    REQUIRE(::stat(rec.netns.c_str(), &named) == 0);
+    CHECK(in_ns.st_ino == named.st_ino);
+    auto nl = net::Netlink::open_in_netns_of(*leader);
+    std::map<std::string, std::string> have;
+    for (const auto& i : net::interface_states(nl))
+        for (const auto& a : i.addresses) have[i.name] = a.str();
+    CHECK(have == std::map<std::string, std::string>{{"lo", "127.0.0.1/8"},
+                                                     {"host0", "10.77.0.10/24"},
+                                                     {"backend", "10.78.1.10/24"},
+                                                     {"storage", "10.78.2.10/24"}});
+    for (const char* ip : {"10.77.0.10", "10.78.1.10", "10.78.2.10"}) CHECK(eventually([&] { return pings(ip); }));
+    CHECK_THAT(machines(), Contains(name));
+
+    CHECK(launcher->stop(rec, 1s) == Change::changed);
+    CHECK(fleet::remove_network(f.state, name).change == Change::changed);
+    CHECK(sys::run_checked({"ip", "-o", "link", "show", "type", "veth"}).out.empty());
+    CHECK(sys::run_checked({"bridge", "link", "show"}).out.empty());
+    CHECK(sys::run_checked({"ip", "netns", "list"}).out.empty());
+}
+
 // ---- outer: boot a simulated systemd host, run the cases above inside ----
 
 TEST_CASE("systemd launcher in a systemd host: script mode, machinectl, journal, stop",
           "[systemd][systemd-launcher]") {
     run_inside("[.systemd-inside][script]");
+}
+
+TEST_CASE("systemd launcher in a systemd host: three interfaces on three bridges",
+          "[systemd][systemd-launcher][networks]") {
+    run_inside("[.systemd-inside][networks]");
 }
 
 TEST_CASE("systemd launcher in a systemd host: a failed start", "[systemd][systemd-launcher]") {

@@ -165,12 +165,14 @@ TEST_CASE("nspawn arguments: boot and script mode", "[fleet]") {
     fleet::LaunchSpec s;
     s.name = "aplspawn10";
     s.root = "/var/lib/machines/aplspawn10";
-    s.bridge = "nspawnd0";
+    s.network_namespace = "/run/netns/aplspawn-aplspawn10";
     auto boot = fleet::nspawn_arguments(s);
     CHECK(contains(boot, "--boot"));
     CHECK(contains(boot, "--directory=/var/lib/machines/aplspawn10"));
     CHECK(contains(boot, "--machine=aplspawn10"));
-    CHECK(contains(boot, "--network-bridge=nspawnd0"));
+    // aplspawn made the namespace with every interface: nspawn makes no veth of its own.
+    CHECK(contains(boot, "--network-namespace-path=/run/netns/aplspawn-aplspawn10"));
+    for (const auto& a : boot) CHECK_FALSE(a.starts_with("--network-bridge"));
     CHECK_FALSE(contains(boot, "--"));
     CHECK_FALSE(contains(boot, "--register=no"));  // the detached launcher's own addition
 
@@ -227,7 +229,7 @@ TEST_CASE("launch and provision specs follow the config", "[fleet]") {
     CHECK(l.env == std::vector<std::pair<std::string, std::string>>{{"ipaddress", "10.77.0.10"},
                                                                      {"cName", "aplspawn10"}});
     CHECK(l.log_file == "/srv/apl/state/containers/aplspawn10.log");
-    CHECK(l.bridge == "br-test");
+    CHECK(l.network_namespace == "/run/netns/aplspawn-aplspawn10");
 
     auto p = fleet::provision_spec(c, ct, "ssh-ed25519 AAAA k");
     CHECK(p.hostname == "aplspawn10");

@@ -9,7 +9,35 @@ using namespace aplspawn::net;
 
 namespace {
 
-NatSpec spec() { return NatSpec{"aplspawn_NSPAWN", "nspawnd0", Subnet{*Ipv4::parse("10.10.12.0"), 26}}; }
+NatSpec spec() { return NatSpec{"aplspawn_NSPAWN", {{"nspawnd0", Subnet{*Ipv4::parse("10.10.12.0"), 26}, true}}}; }
+
+// The fleet's bridge, an isolated network (backend) and a NATed one (storage).
+NatSpec spec_with_networks() {
+    NatSpec s = spec();
+    s.bridges.push_back({"apsbk0", Subnet{*Ipv4::parse("10.20.0.0"), 24}, false});
+    s.bridges.push_back({"apsst0", Subnet{*Ipv4::parse("10.50.0.0"), 16}, true});
+    return s;
+}
+
+// What nft 1.0.6 printed for that table, captured from a live run.
+constexpr const char* kLiveListingWithNetworks =
+    "table ip aplspawn_NSPAWN {\n"
+    "\tchain forward {\n"
+    "\t\ttype filter hook forward priority filter; policy accept;\n"
+    "\t\tiifname \"apsbk0\" oifname != \"apsbk0\" drop\n"
+    "\t\toifname \"apsbk0\" iifname != \"apsbk0\" drop\n"
+    "\t\tiifname \"nspawnd0\" accept\n"
+    "\t\toifname \"nspawnd0\" ct state established,related accept\n"
+    "\t\tiifname \"apsst0\" accept\n"
+    "\t\toifname \"apsst0\" ct state established,related accept\n"
+    "\t}\n"
+    "\n"
+    "\tchain postrouting {\n"
+    "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+    "\t\tip saddr 10.10.12.0/26 oifname != \"nspawnd0\" masquerade\n"
+    "\t\tip saddr 10.50.0.0/16 oifname != \"apsst0\" masquerade\n"
+    "\t}\n"
+    "}\n";
 
 // What nft 1.0.6 printed for the table netup writes (`nft list table ip aplspawn_NSPAWN`),
 // captured from a live run.
@@ -35,7 +63,7 @@ TEST_CASE("the table is rendered exactly as nft lists it", "[net][nat]") {
 
 TEST_CASE("names that could break out of nft's syntax are refused", "[net][nat]") {
     NatSpec s = spec();
-    s.bridge = "br\" accept; drop";
+    s.bridges[0].bridge = "br\" accept; drop";
     CHECK_THROWS_WITH(render_table(s), Catch::Contains("bridge") && Catch::Contains("only letters"));
     s = spec();
     s.table = "t; flush ruleset";
@@ -70,6 +98,45 @@ std::size_t find(const nlohmann::json& doc, const char* kind, const char* key, c
 }
 
 }  // namespace
+
+// What nft 1.0.6 listed as JSON for spec_with_networks()'s table, captured from a live run.
+constexpr const char* kLiveJsonWithNetworks = R"({"nftables": [
+ {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+ {"table": {"family": "ip", "name": "aplspawn_NSPAWN", "handle": 1}},
+ {"chain": {"family": "ip", "table": "aplspawn_NSPAWN", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
+ {"chain": {"family": "ip", "table": "aplspawn_NSPAWN", "name": "postrouting", "handle": 2, "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "apsbk0"}}, {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "apsbk0"}}, {"drop": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 4, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "apsbk0"}}, {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "apsbk0"}}, {"drop": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 5, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "nspawnd0"}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 6, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "nspawnd0"}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 7, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "apsst0"}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "forward", "handle": 8, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "apsst0"}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "postrouting", "handle": 9, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.10.12.0", "len": 26}}}}, {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "nspawnd0"}}, {"masquerade": null}]}},
+ {"rule": {"family": "ip", "table": "aplspawn_NSPAWN", "chain": "postrouting", "handle": 10, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.50.0.0", "len": 16}}}}, {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "apsst0"}}, {"masquerade": null}]}}
+]})";
+
+TEST_CASE("networks: an isolated bridge's drops first, a NATed one like the fleet's bridge",
+          "[net][nat][networks]") {
+    CHECK(render_table(spec_with_networks()) == kLiveListingWithNetworks);
+    CHECK(compare_listing(spec_with_networks(), std::string_view(kLiveJsonWithNetworks)).complete());
+    // The one-bridge table is not the table of a fleet with networks: netup rewrites it.
+    NatState st = compare_listing(spec_with_networks(), std::string_view(kLiveJson));
+    CHECK_FALSE(st.forward_ok);
+    CHECK_FALSE(st.postrouting_ok);
+    // The isolation rules moved after an accept would no longer isolate: that is a difference.
+    auto moved = nlohmann::json::parse(kLiveJsonWithNetworks);
+    auto& items = moved["nftables"];
+    auto first_drop = items[4];
+    items.erase(items.begin() + 4);
+    items.insert(items.begin() + 8, first_drop);
+    NatState m = compare_listing(spec_with_networks(), std::string_view(moved.dump()));
+    CHECK_FALSE(m.forward_ok);
+    CHECK(m.postrouting_ok);
+    // A drop that lets traffic out (its != turned into ==) is a difference too.
+    auto loose = nlohmann::json::parse(kLiveJsonWithNetworks);
+    loose["nftables"][4]["rule"]["expr"][1]["match"]["op"] = "==";
+    CHECK_FALSE(compare_listing(spec_with_networks(), std::string_view(loose.dump())).forward_ok);
+}
 
 TEST_CASE("the JSON listing of the table netup writes is complete, whatever its handles", "[net][nat]") {
     CHECK(compare_listing(spec(), std::string_view(kLiveJson)).complete());

@@ -86,14 +86,25 @@ TEST_CASE("resolv.conf: nameservers and systemd-resolved's stub", "[provision][u
           std::vector<std::string>{"10.0.0.1", "8.8.8.8"});
 }
 
-TEST_CASE("networkd file for host0", "[provision][unit]") {
-    auto f = text::networkd_host0(ip("10.10.12.10"), 26, ip("10.10.12.1"), std::nullopt);
+TEST_CASE("networkd files: host0 with gateway and DNS, another network's interface without",
+          "[provision][unit]") {
+    auto f = text::networkd_interface("host0", ip("10.10.12.10"), 26, ip("10.10.12.1"), std::nullopt);
     CHECK(f.find("[Match]\nName=host0\n") != std::string::npos);
     CHECK(f.find("Address=10.10.12.10/26\nGateway=10.10.12.1\n") != std::string::npos);
     CHECK(f.find("DNS=") == std::string::npos);
     CHECK(f.find("DHCP=no") != std::string::npos);
-    auto d = text::networkd_host0(ip("10.10.12.10"), 26, ip("10.10.12.1"), ip("9.9.9.9"));
+    CHECK(f.find("KeepConfiguration=static\n") != std::string::npos);
+    auto d = text::networkd_interface("host0", ip("10.10.12.10"), 26, ip("10.10.12.1"), ip("9.9.9.9"));
     CHECK(d.find("DNS=9.9.9.9\n") != std::string::npos);
+    auto b = text::networkd_interface("backend", ip("10.20.0.30"), 24, std::nullopt, std::nullopt);
+    CHECK(b.find("[Match]\nName=backend\n") != std::string::npos);
+    CHECK(b.find("Address=10.20.0.30/24\n") != std::string::npos);
+    CHECK(b.find("Gateway=") == std::string::npos);
+    CHECK(b.find("KeepConfiguration=static\n") != std::string::npos);
+    CHECK(text::networkd_file("backend") == "10-aplspawn-backend.network");
+    CHECK(text::is_networkd_file("10-aplspawn-host0.network"));
+    CHECK_FALSE(text::is_networkd_file("10-aplspawn-.network"));
+    CHECK_FALSE(text::is_networkd_file("80-container-host0.network"));
 }
 
 TEST_CASE("the provisioning record round-trips", "[provision][unit]") {

@@ -32,7 +32,9 @@ struct LaunchSpec {
     std::string name;  // machine name
     std::string group; // recorded in the ContainerRecord
     fs::path root;     // the merged overlay directory
-    std::string bridge;
+    // The network namespace aplspawn made for it (/run/netns/aplspawn-NAME, fleet/network.hpp):
+    // nspawn joins it with every interface already in place (--network-namespace-path=).
+    fs::path network_namespace;
     config::StartMode mode = config::StartMode::boot;
     std::vector<std::string> command;  // script mode: startupScript (PID 1); boot: empty
     std::vector<Bind> binds;

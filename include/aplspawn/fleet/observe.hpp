@@ -26,12 +26,14 @@ struct ContainerView {
     std::vector<NspawnProcess> strays;  // nspawn for this machine and directory, not the record's
     ContainerDirs dirs;
     bool merged_mounted = false;
+    // state/networks/NAME.json exists: its network namespace and veths may be on the host.
+    bool network_recorded = false;
 
     bool ready() const { return running && record && record->ready; }
     // "boot" or "script": the config's start mode, else the record's (else boot).
     std::string mode() const;
-    // Anything of it still on the host: processes or a mount.
-    bool busy() const { return running || !strays.empty() || merged_mounted; }
+    // Anything of it still on the host: processes, a mount, its network.
+    bool busy() const { return running || !strays.empty() || merged_mounted || network_recorded; }
 };
 
 struct FleetView {

@@ -28,6 +28,14 @@ struct HostEntry {
     friend bool operator==(const HostEntry&, const HostEntry&) = default;
 };
 
+// An interface besides host0, on a network of the container's group.
+struct ProvisionInterface {
+    std::string name;  // the network's name
+    Ipv4 ip;
+    int prefix = 0;
+    friend bool operator==(const ProvisionInterface&, const ProvisionInterface&) = default;
+};
+
 struct ProvisionSpec {
     std::string hostname;  // the container name
     Ipv4 ip;
@@ -44,6 +52,8 @@ struct ProvisionSpec {
     std::vector<std::string> host_key_types = config::default_host_key_types();
     // The whole fleet (all groups), for the block of /etc/hosts aplspawn manages.
     std::vector<HostEntry> fleet_hosts;
+    // Its interfaces besides host0 (networkd gets a file for each, as for host0).
+    std::vector<ProvisionInterface> networks;
 };
 
 struct ProvisionResult {

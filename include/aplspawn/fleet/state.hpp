@@ -6,6 +6,8 @@
 //   known_hosts           the fleet's SSH host keys, learned at spawn
 //   containers/NAME.json  one record per started container (below)
 //   containers/NAME.log   systemd-nspawn's output (detached launcher)
+//   networks/NAME.json    the container's network namespace and veths (fleet/network.hpp),
+//                         from before they exist until after they are gone
 //   members               every container this fleet made ("NAME GROUP" lines), kept until
 //                         cleanup: a container the config no longer has still has data here
 //
@@ -41,6 +43,7 @@ struct ContainerRecord {
     std::string image;     // image name (its lower layer directory)
     std::int64_t started_at = 0;  // unix seconds
     fs::path root;         // the merged overlay directory nspawn runs on (--directory)
+    fs::path netns;        // the network namespace it runs in (--network-namespace-path)
     bool ready = false;    // spawn saw it answer SSH; false while it is still coming up
 };
 

@@ -10,7 +10,13 @@
 //   [ping]     "Checking ping to A": an ICMP echo reply from the host (net/icmp.hpp)
 //   [ssh]      "Checking ssh connection to A": login as cntVariables.userName with the fleet key,
 //              BatchMode, the fleet's known_hosts, strict host key checking (fleet/ssh.hpp)
-// A container that does not run gets leader, ping and ssh failed as "not checked", at once.
+// then every interface, read in the container's network namespace (rtnetlink), and for each
+// interface on a network of the networks section an echo from the host's address on it:
+//   [interface.host0]    "Checking interface host0 has A/P": there, up, with that address
+//   [interface.NET]      "Checking interface NET has B/Q"    (one per network of its group)
+//   [ping.NET]           "Checking ping to B on network NET"
+// A container that does not run gets leader, ping, ssh and these failed as "not checked", at
+// once.
 #pragma once
 
 #include "aplspawn/config.hpp"
@@ -20,6 +26,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +51,8 @@ struct ContainerCheckOptions {
     // Non-empty when the network checks found the bridge missing or down: ping and ssh are then
     // failed with this reason instead of being tried.
     std::string network_problem;
+    // The same per network (name -> "bridge apsbk0 of network backend is down"): its pings.
+    std::map<std::string, std::string> network_problems;
 };
 
 // Never throws: a check that cannot be made fails with the reason in its detail.

@@ -2,8 +2,13 @@
 //   bridge.exists   "Checking if bridge NAME exists"
 //   bridge.address  "Checking if bridge has IP A/P assigned"
 //   bridge.up       "Checking if bridge NAME is up"        (administratively: IFF_UP)
+//   then for each network of the networks section, the same three for its bridge:
+//   network.NAME.exists   "Checking if bridge B of network NAME exists"
+//   network.NAME.address  "Checking if bridge B of network NAME has IP A/P assigned"
+//   network.NAME.up       "Checking if bridge B of network NAME is up"
 //   forwarding      "Checking if traffic forwarding is enabled /proc/sys/net/ipv4/ip_forward"
-//   nat             "Checking NAT table aplspawn_CHAIN"    (present, with exactly netup's rules)
+//   nat             "Checking NAT table aplspawn_CHAIN"    (present, with exactly netup's rules,
+//                                                           isolation included)
 #pragma once
 
 #include "aplspawn/config.hpp"

@@ -18,29 +18,50 @@
 
 namespace aplspawn::net {
 
-struct NetSpec {
-    std::string bridge;  // bridge.name
-    Address address;     // bridge.address/bridge.netPrefix: the fleet's gateway
-    std::string table;   // the nftables table aplspawn owns (family ip)
+// One bridge of the fleet: the fleet's own (bridge.name, NATed out) or a network's.
+struct BridgeSpec {
+    std::string name;     // the bridge
+    Address address;      // the host's address on it (the fleet's gateway on the fleet's bridge)
+    std::string network;  // "" for the fleet's bridge, else the network's name (for messages)
+    bool nat = true;      // NATed out; false: isolated (no forwarding to or from other links)
 
     Subnet subnet() const { return Subnet::of(address.address, address.prefix); }
-    NatSpec nat() const { return NatSpec{table, bridge, subnet()}; }
+    // "bridge nspawnd0", "bridge apsbk0 (network backend, isolated)"
+    std::string title() const;
+};
+
+struct NetSpec {
+    std::vector<BridgeSpec> bridges;  // the fleet's bridge first, then the networks in file order
+    std::string table;                // the nftables table aplspawn owns (family ip)
+
+    const BridgeSpec& main() const { return bridges.front(); }
+    NatSpec nat() const;
+};
+
+// What netup created or changed on one bridge.
+struct BridgeRecord {
+    std::string bridge;
+    std::string network;           // "" for the fleet's bridge
+    int bridge_index = 0;          // ifindex of the bridge netup created (guards against a later
+                                   // link of the same name that is not ours)
+    bool bridge_created = false;   // netup created the bridge: netdown deletes it
+    std::string address;           // "10.10.12.1/26"
+    bool address_added = false;    // netup added the address to a bridge it found
+    bool link_set_up = false;      // netup set a bridge it found up: netdown sets it down
 };
 
 // What netup created or changed, so that netdown undoes exactly that and nothing else.
 struct NetRecord {
-    std::string bridge;
-    int bridge_index = 0;           // ifindex of the bridge netup created (guards against a
-                                    // later link of the same name that is not ours)
-    bool bridge_created = false;    // netup created the bridge: netdown deletes it
-    std::string address;            // "10.10.12.1/26"
-    bool address_added = false;     // netup added the address to a bridge it found
-    bool link_set_up = false;       // netup set a bridge it found up: netdown sets it down
-    std::string table;              // aplspawn's nftables table (always removed by netdown)
+    std::vector<BridgeRecord> bridges;     // the fleet's bridge first
+    std::string table;                     // aplspawn's nftables table (always removed by netdown)
     std::optional<int> ip_forward_before;  // set when netup changed ip_forward: the old value
 
+    BridgeRecord* find(std::string_view bridge);
+    const BridgeRecord* find(std::string_view bridge) const;
+
     std::string to_json() const;
-    // Throws Error "net state FILE: ..." when the text is not a record.
+    // Throws Error "net state FILE: ..." when the text is not a record. Reads the one-bridge
+    // record of earlier versions too.
     static NetRecord from_json(std::string_view text, const std::filesystem::path& file);
 };
 
@@ -48,14 +69,20 @@ std::optional<NetRecord> load_record(const std::filesystem::path& file);
 void save_record(const std::filesystem::path& file, const NetRecord& record);  // atomic
 Change remove_record(const std::filesystem::path& file);
 
-// A record written for another bridge, address or table than spec: netup refuses to mix them
-// (netdown with the record first). Throws Error naming both.
+// A record written for another table, for a bridge the config no longer has, or for another
+// address on a bridge: netup refuses to mix them (netdown with the record first). A bridge the
+// config has and the record does not (a network added since) is fine. Throws Error naming both.
 void check_record_matches(const NetRecord& record, const NetSpec& spec, const std::filesystem::path& file);
+
+// One bridge as it is now.
+struct BridgeObserved {
+    std::optional<Link> link;  // the link of the bridge's name
+    bool has_address = false;  // it carries the wanted address
+};
 
 // The host as it is now.
 struct Observed {
-    std::optional<Link> link;  // the link named spec.bridge
-    bool has_address = false;  // it carries spec.address
+    std::vector<BridgeObserved> bridges;  // as spec.bridges
     int ip_forward = 0;
     NatState nat;
     std::string nat_unreadable;  // why the table could not be read (not root: --dry-run only)
@@ -63,38 +90,44 @@ struct Observed {
 
 Observed observe(Netlink& nl, Nftables& nft, const NetSpec& spec);
 
-struct UpPlan {
+struct BridgeUpPlan {
     bool create_bridge = false;
     bool add_address = false;
     bool set_up = false;
+    bool nothing() const { return !create_bridge && !add_address && !set_up; }
+};
+
+struct UpPlan {
+    std::vector<BridgeUpPlan> bridges;  // as spec.bridges
     bool enable_forwarding = false;
     bool write_forward_rules = false;  // chain forward missing or different
     bool write_nat_rules = false;      // chain postrouting missing or different
     bool write_table() const { return write_forward_rules || write_nat_rules; }
-    bool nothing() const {
-        return !create_bridge && !add_address && !set_up && !enable_forwarding && !write_table();
-    }
+    bool nothing() const;
 };
 
-// Throws Error when a link of the bridge's name exists and is not a bridge.
+// Throws Error when a link of a bridge's name exists and is not a bridge.
 UpPlan plan_up(const NetSpec& spec, const Observed& now);
 
 // Brings a record up to date with the host before netup adds to it: a bridge recorded as created
 // but gone or replaced since is no longer ours to delete.
-void reconcile_record(NetRecord& record, const Observed& now);
+void reconcile_record(NetRecord& record, const NetSpec& spec, const Observed& now);
 
 // What netdown acts on: the record's names (what netup made), or spec's when there is none.
-struct DownTarget {
+struct DownBridge {
     std::string bridge;
     Address address;
+};
+
+struct DownTarget {
+    std::vector<DownBridge> bridges;
     std::string table;
 };
 
 DownTarget down_target(const std::optional<NetRecord>& record, const NetSpec& spec);
 
 struct DownObserved {
-    std::optional<Link> link;  // the link named target.bridge
-    bool has_address = false;  // it carries target.address
+    std::vector<BridgeObserved> bridges;  // as target.bridges
     int ip_forward = 0;
     bool table_exists = false;
     std::string table_unreadable;  // why nftables could not be read (not root: --dry-run only)
@@ -102,18 +135,21 @@ struct DownObserved {
 
 DownObserved observe_down(Netlink& nl, Nftables& nft, const DownTarget& target);
 
-struct DownPlan {
-    DownTarget target;
-    bool remove_table = false;
+struct BridgeDownPlan {
     bool delete_bridge = false;
     bool remove_address = false;
     bool set_down = false;
+    bool nothing() const { return !delete_bridge && !remove_address && !set_down; }
+};
+
+struct DownPlan {
+    DownTarget target;
+    std::vector<BridgeDownPlan> bridges;  // as target.bridges
+    bool remove_table = false;
     std::optional<int> restore_forwarding;  // the value to write back
     // Why something is left alone ("bridge nspawnd0 was not created by netup: left as it is").
     std::vector<std::string> notes;
-    bool nothing() const {
-        return !remove_table && !delete_bridge && !remove_address && !set_down && !restore_forwarding;
-    }
+    bool nothing() const;
 };
 
 DownPlan plan_down(const std::optional<NetRecord>& record, const DownTarget& target, const DownObserved& now);

@@ -7,6 +7,8 @@
 #include "aplspawn/ipv4.hpp"
 #include "aplspawn/net/netlink.hpp"
 
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,8 @@ struct Link {
     std::string name;
     std::string kind;     // IFLA_INFO_KIND: "bridge", "veth", "dummy"...; "" for none (lo, eth0)
     unsigned flags = 0;   // IFF_*
+    int master = 0;       // IFLA_MASTER: the bridge it is a port of (its index), 0 for none
+    std::string alias;    // IFLA_IFALIAS ("" for none)
     bool up() const;      // administratively up (IFF_UP): a bridge without ports has no carrier
     bool is_bridge() const { return kind == "bridge"; }
 };
@@ -30,6 +34,28 @@ struct Address {
     std::string str() const;  // "10.10.12.1/26"
 };
 
+// An Ethernet address.
+struct MacAddress {
+    std::array<std::uint8_t, 6> bytes{};
+    std::string str() const;  // "02:1a:2b:3c:4d:5e"
+    friend bool operator==(const MacAddress&, const MacAddress&) = default;
+};
+
+// A MAC address that is the same every time for the same seed: locally administered, unicast,
+// from a 64-bit FNV-1a hash of the seed. A container's interfaces keep their MAC addresses
+// across restarts (as systemd-nspawn's own veths do), so the bridge and the neighbours' ARP
+// caches never hold a stale one.
+MacAddress stable_mac(std::string_view seed);
+
+// A veth pair made in one request: this end named `name`, the other end `peer`; both in the
+// namespace of the socket the request goes to.
+struct VethSpec {
+    std::string name;
+    MacAddress mac;
+    std::string peer;
+    MacAddress peer_mac;
+};
+
 struct DefaultRoute {
     Ipv4 gateway;    // 0.0.0.0 when the route has no gateway
     int oif = 0;     // output interface index
@@ -38,8 +64,25 @@ struct DefaultRoute {
 // The link called name, or nullopt when there is none.
 std::optional<Link> find_link(Netlink& nl, std::string_view name);
 
+// Every link of the namespace, by index.
+std::vector<Link> list_links(Netlink& nl);
+
 // Creates a bridge (fails with EEXIST if a link of that name exists). The bridge starts down.
 void create_bridge(Netlink& nl, std::string_view name);
+
+// Creates a veth pair (fails with EEXIST if a link of either name exists). Both ends start down.
+void create_veth(Netlink& nl, const VethSpec& spec);
+
+// Sets a link's alias (IFLA_IFALIAS); Change::unchanged when it already had it.
+Change set_alias(Netlink& nl, const Link& link, std::string_view alias);
+
+// Moves a link into the network namespace `netns_fd` refers to (it keeps its name, MAC and
+// alias; its addresses and state are lost). The link is no longer visible through nl.
+void move_to_netns(Netlink& nl, const Link& link, int netns_fd);
+
+// Makes the link a port of the bridge (master_index), or of none with 0; Change::unchanged when
+// it already was.
+Change set_master(Netlink& nl, const Link& link, int master_index);
 
 // Deletes a link; Change::unchanged when it was already gone.
 Change delete_link(Netlink& nl, const Link& link);

@@ -1,9 +1,12 @@
-// The fleet's NAT: one nftables table of aplspawn's own (family ip), written whole in one atomic
-// transaction. Nothing outside that table is read for writing or touched:
+// The fleet's NAT and isolation: one nftables table of aplspawn's own (family ip), written whole
+// in one atomic transaction. Nothing outside that table is read for writing or touched. With the
+// fleet's bridge nspawnd0 and an isolated network on apsbk0:
 //
 //   table ip aplspawn_NSPAWN {
 //   	chain forward {
 //   		type filter hook forward priority filter; policy accept;
+//   		iifname "apsbk0" oifname != "apsbk0" drop
+//   		oifname "apsbk0" iifname != "apsbk0" drop
 //   		iifname "nspawnd0" accept
 //   		oifname "nspawnd0" ct state established,related accept
 //   	}
@@ -13,6 +16,11 @@
 //   		ip saddr 10.10.12.0/26 oifname != "nspawnd0" masquerade
 //   	}
 //   }
+//
+// An isolated bridge's drops come first: nothing is forwarded into or out of it, whatever the
+// rules after them accept (traffic between its own ports is bridged, not forwarded). A NATed
+// bridge (the fleet's, or a network with nat: true) gets the accept pair and a masquerade rule.
+// Without networks the table is exactly the one-bridge table of earlier versions.
 //
 // It is written as that text (nft's input language), and read back as nft's JSON
 // (`nft -j list table`, the stable machine interface; the text listing is not one): every chain
@@ -34,10 +42,15 @@
 
 namespace aplspawn::net {
 
+struct NatBridge {
+    std::string bridge;
+    Subnet subnet;     // masqueraded when leaving through another link (nat)
+    bool nat = true;   // false: isolated
+};
+
 struct NatSpec {
-    std::string table;   // "aplspawn_NSPAWN" (family ip)
-    std::string bridge;  // the fleet's bridge
-    Subnet subnet;       // the fleet's subnet, masqueraded when leaving through another link
+    std::string table;               // "aplspawn_NSPAWN" (family ip)
+    std::vector<NatBridge> bridges;  // the fleet's bridge first
 };
 
 inline constexpr std::string_view kForwardChain = "forward";

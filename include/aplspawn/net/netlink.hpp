@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,8 +35,14 @@ public:
     void put_str(std::uint16_t type, std::string_view value);
     void put_u32(std::uint16_t type, std::uint32_t value);
     void put_ipv4(std::uint16_t type, Ipv4 address);  // network byte order, as the kernel wants
+    void put_bytes(std::uint16_t type, const void* data, std::size_t size);
     nlattr* nest_start(std::uint16_t type);
     void nest_end(nlattr* nest);
+    // A zeroed struct at the current end, inside a nest (VETH_INFO_PEER starts with an ifinfomsg).
+    template <class T>
+    T& nested_header() {
+        return *static_cast<T*>(put_extra(sizeof(T)));
+    }
 
     nlmsghdr* header() { return nlh_; }
 
@@ -54,6 +61,8 @@ public:
     // A NETLINK_ROUTE socket in the network namespace of process pid (/proc/PID/ns/net), made by
     // a short-lived thread that enters that namespace; the caller's namespace is not changed.
     static Netlink open_in_netns_of(pid_t pid);
+    // The same for the namespace a file names (/run/netns/NAME, /proc/PID/ns/net).
+    static Netlink open_in_netns(const std::string& ns_path);
 
     Netlink(Netlink&& o) noexcept;
     Netlink& operator=(Netlink&& o) noexcept;

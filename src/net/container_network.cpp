@@ -1,0 +1,99 @@
+#include "aplspawn/net/container_network.hpp"
+
+#include "aplspawn/sys/fd.hpp"
+#include "aplspawn/sys/netns.hpp"
+
+#include <fcntl.h>
+
+#include <fmt/format.h>
+
+namespace aplspawn::net {
+namespace {
+
+Link need_link(Netlink& nl, const std::string& name, std::string_view where) {
+    auto link = find_link(nl, name);
+    if (!link) throw Error::from_errno(fmt::format("find link {} {}", name, where), ENODEV);
+    return *link;
+}
+
+// The main interface's addresses, link state and route, in the namespace of `inside`.
+Change configure_inside(Netlink& inside, const Interface& i) {
+    Link link = need_link(inside, i.name, "in the container's namespace");
+    // Address first, then up, then the route: the gateway must be reachable on an up link
+    // before the kernel accepts the route.
+    Change c = add_address(inside, link, i.address);
+    c |= set_link_up(inside, link, true);
+    if (i.gateway) c |= set_default_route(inside, link, *i.gateway);
+    return c;
+}
+
+void create_interface(Netlink& host, Netlink& inside, int host_ns, const Interface& i) {
+    with_context(fmt::format("interface {} ({} on the host, bridge {})", i.name, i.host_name, i.bridge), [&] {
+        Link bridge = need_link(host, i.bridge, "on the host");
+        if (!bridge.is_bridge()) throw Error(fmt::format("{} is not a bridge", i.bridge));
+        create_veth(inside, {i.host_name, i.host_mac, i.name, i.mac});
+        set_alias(inside, need_link(inside, i.host_name, "in the container's namespace"), i.alias);
+        move_to_netns(inside, need_link(inside, i.host_name, "in the container's namespace"), host_ns);
+        Link end = need_link(host, i.host_name, "on the host");
+        set_master(host, end, bridge.index);
+        set_link_up(host, end, true);
+        configure_inside(inside, i);
+    });
+}
+
+}  // namespace
+
+void create_container_network(Netlink& host, const ContainerNetwork& spec) {
+    with_context(fmt::format("network namespace {}", spec.netns), [&] {
+        sys::create_netns(spec.netns);
+        try {
+            Netlink inside = Netlink::open_in_netns(sys::netns_path(spec.netns).string());
+            // The host's namespace, as the socket `host` sees it: this thread's.
+            sys::UniqueFd host_ns(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+            if (!host_ns) throw_errno("open /proc/thread-self/ns/net");
+            set_link_up(inside, need_link(inside, "lo", "in the container's namespace"), true);
+            for (const auto& i : spec.interfaces) create_interface(host, inside, host_ns.get(), i);
+        } catch (...) {
+            std::vector<HostEnd> ends;
+            for (const auto& i : spec.interfaces) ends.push_back({i.host_name, i.alias});
+            try {
+                remove_container_network(host, spec.netns, ends);
+            } catch (const Error&) {
+                // the next spawn or stop takes it down (the caller's record names it)
+            }
+            throw;
+        }
+    });
+}
+
+Change ensure_addresses(Netlink& inside, const std::vector<Interface>& interfaces) {
+    Change c = set_link_up(inside, need_link(inside, "lo", "in the container's namespace"), true);
+    for (const auto& i : interfaces)
+        c |= with_context(fmt::format("interface {}", i.name), [&] { return configure_inside(inside, i); });
+    return c;
+}
+
+Teardown remove_container_network(Netlink& host, const std::string& netns, const std::vector<HostEnd>& ends) {
+    Teardown t;
+    for (const auto& e : ends) {
+        auto link = find_link(host, e.name);
+        if (!link) continue;
+        if (link->alias != e.alias) {
+            t.notes.push_back(fmt::format("link {} is not one aplspawn made for this container (its "
+                                          "alias is \"{}\", not \"{}\"): left alone",
+                                          e.name, link->alias, e.alias));
+            continue;
+        }
+        t.change |= with_context(fmt::format("remove link {}", e.name), [&] { return delete_link(host, *link); });
+    }
+    t.change |= sys::remove_netns(netns);
+    return t;
+}
+
+std::vector<InterfaceState> interface_states(Netlink& nl) {
+    std::vector<InterfaceState> out;
+    for (const Link& l : list_links(nl)) out.push_back({l.name, l.up(), ipv4_addresses(nl, l.index)});
+    return out;
+}
+
+}  // namespace aplspawn::net
