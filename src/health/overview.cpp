@@ -51,6 +51,8 @@ std::vector<OverviewRow> overview(const config::Config& c, const fleet::FleetVie
         r.group = v.group.empty() ? "-" : v.group;
         r.address = v.ip.empty() ? "-" : v.ip;
         r.image = v.config ? v.config->image().name : v.record ? v.record->image : "-";
+        if (v.config)
+            for (const auto& a : v.config->networks) r.networks.emplace_back(a.network->name, a.ip.str());
         if (v.running) {
             Leader l = find_leader(v.name, v.record);
             if (l.process) {
@@ -69,16 +71,23 @@ std::vector<OverviewRow> overview(const config::Config& c, const fleet::FleetVie
 }
 
 std::string overview_table(const std::vector<OverviewRow>& rows) {
-    std::vector<std::array<std::string, 7>> cells{
+    const bool networks = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !r.networks.empty(); });
+    std::vector<std::vector<std::string>> cells{
         {"NAME", "GROUP", "ADDRESS", "IMAGE", "STATE", "PID", "UPTIME"}};
+    if (networks) cells[0].push_back("NETWORKS");
     std::map<std::string, int> counts;
     for (const auto& r : rows) {
         cells.push_back({r.name, r.group, r.address, r.image, r.state,
                          r.pid ? std::to_string(*r.pid) : "-",
                          r.uptime ? format_uptime(*r.uptime) : "-"});
+        if (networks) {
+            std::string list;
+            for (const auto& [n, ip] : r.networks) list += (list.empty() ? "" : ",") + n + "=" + ip;
+            cells.back().push_back(list.empty() ? "-" : list);
+        }
         ++counts[r.state];
     }
-    std::array<std::size_t, 7> width{};
+    std::vector<std::size_t> width(cells[0].size());
     for (const auto& row : cells)
         for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
     std::string out;
@@ -107,6 +116,11 @@ nlohmann::ordered_json overview_json(const std::vector<OverviewRow>& rows) {
                        {"pid", r.pid ? nlohmann::ordered_json(*r.pid) : nlohmann::ordered_json(nullptr)},
                        {"uptime_sec",
                         r.uptime ? nlohmann::ordered_json(*r.uptime) : nlohmann::ordered_json(nullptr)}});
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        nlohmann::ordered_json nets = nlohmann::ordered_json::object();
+        for (const auto& [n, ip] : rows[i].networks) nets[n] = ip;
+        arr[i]["networks"] = std::move(nets);
+    }
     return arr;
 }
 

@@ -117,6 +117,12 @@ Inventory from_config(const config::Config& c) {
         h.python_interpreter = python_in_root(ct.common().home_path / ct.name);
         if (h.python_interpreter.empty()) h.python_interpreter = image_python[ct.image().name];
         h.facts = {{"aplspawn_group", ct.group->name}, {"aplspawn_image", ct.image().name}};
+        // Its addresses on the other networks, by network (ansible_host stays the main one).
+        if (!c.networks.empty()) {
+            nlohmann::ordered_json nets = nlohmann::ordered_json::object();
+            for (const auto& a : ct.networks) nets[a.network->name] = a.ip.str();
+            h.facts.emplace_back("aplspawn_networks", std::move(nets));
+        }
         inv.hosts.push_back(std::move(h));
     }
     return inv;

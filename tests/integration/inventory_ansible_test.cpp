@@ -201,6 +201,12 @@ constexpr std::string_view kGroups = R"(groups:
     ipRange: [10.77.0.30, 10.77.0.40]
     nameTmpl: database
     userName: dbadmin
+    networks:
+      backend: [10.78.1.30, 10.78.1.40]
+      storage: [10.78.2.30, 10.78.2.40]
+networks:
+  backend: {bridge: aplback0, address: 10.78.1.1, netPrefix: 24}
+  storage: {bridge: aplstor0, address: 10.78.2.1, netPrefix: 24, nat: true}
 )";
 
 // Ansible's view, normalized: children lists sorted and the empty "ungrouped" dropped (the INI
@@ -274,6 +280,9 @@ TEST_CASE("inventory of groups: Ansible reads the same groups, hosts and vars fr
     const json& db = ini["_meta"]["hostvars"]["database30"];
     CHECK(db["ansible_user"] == "dbadmin");
     CHECK(db["aplspawn_group"] == "db");
+    CHECK(db["ansible_host"] == "10.77.0.30");  // the main network
+    CHECK(db["aplspawn_networks"] == json{{"backend", "10.78.1.30"}, {"storage", "10.78.2.30"}});
+    CHECK(web10["aplspawn_networks"] == json::object());
     CHECK_FALSE(db.contains("http_port"));  // web's vars are web's
 
     // Every format: the same, as Ansible reads it.

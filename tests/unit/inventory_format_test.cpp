@@ -98,6 +98,44 @@ TEST_CASE("inventory from config: one host per container, absolute key, fleet kn
     CHECK(inv.find("aplspawn13") == nullptr);
 }
 
+TEST_CASE("aplspawn_networks: each host's addresses on the other networks, in every format",
+          "[inventory][networks]") {
+    Scratch s;
+    auto c = config::parse(fmt::format(R"(
+bridge: {{name: b0, address: 10.0.0.1, netPrefix: 24}}
+path: {{workingDirectory: {0}/work}}
+image: {{url: "file:///srv/debian-bookworm-latest.img"}}
+cntVariables: {{userName: deploy, sshPublicKeyPath: keys/fleet.pub}}
+cntCommon: {{sshPrivateKeyPath: keys/fleet, homePath: {0}/machines}}
+networks:
+  backend: {{bridge: b1, address: 10.1.0.1, netPrefix: 24}}
+groups:
+  web: {{amount: 1, ipRange: [10.0.0.10, 10.0.0.20]}}
+  db:
+    amount: 1
+    ipRange: [10.0.0.30, 10.0.0.40]
+    networks: {{backend: [10.1.0.30, 10.1.0.40]}}
+)",
+                                       s.dir.string()),
+                           s.dir / "fleet.yaml");
+    auto inv = inventory::from_config(c);
+    const auto* db = inv.find("db30");
+    REQUIRE(db);
+    CHECK(db->address == "10.0.0.30");  // ansible_host: the main network
+    auto vars = db->all_vars();
+    CHECK(vars["aplspawn_networks"] == nlohmann::ordered_json{{"backend", "10.1.0.30"}});
+    CHECK(inv.find("web10")->all_vars()["aplspawn_networks"] == nlohmann::ordered_json::object());
+    CHECK_THAT(inventory::to_ini(inv), Catch::Contains("aplspawn_networks=\"{'backend': '10.1.0.30'}\""));
+    CHECK_THAT(inventory::to_ini(inv), Catch::Contains("aplspawn_networks=\"{}\""));
+    CHECK(inventory::to_json(inv)["all"]["children"]["aplspawned"]["children"]["db"]["hosts"]["db30"]
+              ["aplspawn_networks"]["backend"] == "10.1.0.30");
+    CHECK_THAT(inventory::to_yaml(inv), Catch::Contains("aplspawn_networks:\n") && Catch::Contains("backend: \"10.1.0.30\""));
+    CHECK((*inventory::dynamic_host(inv, "db30"))["aplspawn_networks"]["backend"] == "10.1.0.30");
+    // Without a networks section the variable is not there at all.
+    auto plain = inventory::from_config(fleet_config(s.dir, 1));
+    for (const auto& [k, v] : plain.hosts[0].facts) CHECK(k != "aplspawn_networks");
+}
+
 TEST_CASE("python interpreter: known from the container root, else the image's lower layer",
           "[inventory]") {
     Scratch s;

@@ -2,6 +2,8 @@
 // only recorded), aligned like `machinectl list`:
 //   NAME   GROUP  ADDRESS      IMAGE                  STATE    PID    UPTIME
 //   web10  web    10.10.12.10  debian-bookworm-latest running  4242   3min 12s
+// With a networks section, a last column NETWORKS lists each container's other addresses
+// (backend=10.20.0.30,storage=10.50.1.0); --json has "networks": {NAME: ADDRESS} for every row.
 // States: running (spawn saw it answer SSH), starting (it runs, a spawn is bringing it up),
 // failed (it runs but never answered SSH, or its systemd-nspawn died without a stop), stopped.
 #pragma once
@@ -23,6 +25,8 @@ struct OverviewRow {
     std::string state;                    // running | starting | failed | stopped
     std::optional<pid_t> pid;             // the container's PID 1 as the host sees it
     std::optional<std::uint64_t> uptime;  // seconds since its PID 1 started
+    // Its addresses on the networks besides the fleet's bridge (the config's), in order.
+    std::vector<std::pair<std::string, std::string>> networks;
 };
 
 // `spawn_running`: a spawn holds the fleet's lock (its containers that are not ready yet are

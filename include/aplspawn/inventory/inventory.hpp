@@ -30,7 +30,9 @@ struct Host {
     std::string ssh_common_args;     // ansible_ssh_common_args (ssh-level quoting already applied)
     std::string python_interpreter;  // ansible_python_interpreter; "" = not known (omitted)
     std::string group;               // its Ansible group (a config group, or "aplspawned")
-    // aplspawn's facts about the host (aplspawn_group, aplspawn_image, ...), any JSON value.
+    // aplspawn's facts about the host (aplspawn_group, aplspawn_image, and with a networks
+    // section aplspawn_networks: {NETWORK: ADDRESS} of its interfaces besides host0, {} for none),
+    // any JSON value.
     std::vector<std::pair<std::string, nlohmann::ordered_json>> facts;
 
     // The connection variables (strings) in a fixed order, without the empty ones.
