@@ -1,10 +1,12 @@
 // What the parsed config means: the original's semantics, defaults, path resolution.
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
+#include "aplspawn/sys/fs.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <sstream>
 
 using namespace aplspawn;
 namespace fs = std::filesystem;
@@ -126,4 +128,30 @@ TEST_CASE("the shipped config/aplspawn.yaml is valid: three containers", "[confi
     CHECK(c.groups.front()->common.mode() == config::StartMode::boot);
     CHECK(c.groups.front()->image.url == "file:///var/cache/aplspawn/repo/debian-bookworm-latest.img");
     CHECK(c.notes.empty());
+}
+
+TEST_CASE("the shipped config's commented groups and networks blocks are valid as documented",
+          "[config][groups][networks]") {
+    // What its comments say to do: remove amount, ipRange and nameTmpl from cntCommon, uncomment
+    // the groups block (and db's networks line) and the networks block.
+    std::string text = sys::read_file(fs::path(APLSPAWN_SOURCE_DIR) / "config" / "aplspawn.yaml");
+    std::string out;
+    bool commented_blocks = false;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("  amount:") || line.starts_with("  ipRange:") || line.starts_with("  nameTmpl:")) continue;
+        if (line == "# groups:" || line == "# networks:") commented_blocks = true;
+        if (line.empty()) commented_blocks = false;  // each block ends at a blank line
+        if (commented_blocks && line.starts_with("# ")) line = line.substr(2);
+        if (line.starts_with("    # networks:")) line = "    networks:" + line.substr(15);
+        out += line + "\n";
+    }
+    auto c = config::parse(out, fs::path(APLSPAWN_SOURCE_DIR) / "config" / "aplspawn.yaml");
+    REQUIRE(c.fleet.size() == 3);
+    REQUIRE(c.networks.size() == 1);
+    CHECK_FALSE(c.networks[0]->nat);
+    REQUIRE(c.find("db30"));
+    REQUIRE(c.find("db30")->networks.size() == 1);
+    CHECK(c.find("db30")->networks[0].ip.str() == "10.20.0.30");
+    CHECK(c.find("web10")->networks.empty());
 }
