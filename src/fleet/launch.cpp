@@ -44,9 +44,6 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
         "--quiet",
         "--directory=" + spec.root.string(),
         "--machine=" + spec.name,
-        // The namespace aplspawn made, with every interface, address and route in place: nspawn
-        // makes no veth of its own (that option excludes its other network options).
-        "--network-namespace-path=" + spec.network_namespace.string(),
         // The container's console (boot messages, the startup script's output) goes to nspawn's
         // stdout: the log file of the detached launcher, the journal of the systemd one.
         "--console=read-only",
@@ -55,6 +52,9 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
         "--link-journal=no",
         "--resolv-conf=off",
     };
+    // Its own network namespace: its root manages it (nspawn keeps CAP_NET_ADMIN only for a
+    // namespace it made itself).
+    if (!spec.network_namespace.empty()) a.push_back("--capability=CAP_NET_ADMIN");
     for (const auto& b : spec.binds)
         a.push_back(fmt::format("{}={}:{}", b.read_only ? "--bind-ro" : "--bind",
                                 escape_bind_path(b.host.string()), escape_bind_path(b.container)));
@@ -69,6 +69,11 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
         a.insert(a.end(), spec.command.begin(), spec.command.end());
     }
     return a;
+}
+
+std::vector<std::string> nspawn_environment(const LaunchSpec& spec) {
+    if (spec.network_namespace.empty()) return {};
+    return {"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"};
 }
 
 std::unique_ptr<Launcher> make_launcher() {

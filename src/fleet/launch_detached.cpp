@@ -6,6 +6,7 @@
 #include "aplspawn/fleet/processes.hpp"
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/cgroup.hpp"
+#include "aplspawn/sys/fd.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 #include "aplspawn/sys/programs.hpp"
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -52,6 +54,15 @@ public:
             o.log_file = spec.log_file;
         }
         o.new_session = true;  // not killed with our terminal; survives aplspawn itself
+        // nspawn starts in the container's network namespace (see launch.hpp).
+        sys::UniqueFd netns;
+        if (!spec.network_namespace.empty()) {
+            netns.reset(::open(spec.network_namespace.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!netns) throw_errno(fmt::format("start {}: open network namespace {}", spec.name,
+                                                spec.network_namespace.string()));
+            o.netns_fd = netns.get();
+        }
+        o.env = nspawn_environment(spec);
         // A cgroup of its own (sys/cgroup.hpp): without one, every container's systemd would
         // share, and fight over, the cgroup aplspawn runs in.
         const std::string cgroup = fmt::format("{}/{}.{}", kCgroupParent, spec.name, unique_suffix());

@@ -41,6 +41,9 @@ public:
             svc.description = fmt::format("aplspawn container {}", spec.name);
             svc.command = systemd::nspawn_command(nspawn, nspawn_arguments(spec));
             svc.stop_timeout = kStopTimeout;
+            // nspawn starts in the container's network namespace (see launch.hpp).
+            svc.network_namespace = spec.network_namespace.string();
+            svc.environment = nspawn_environment(spec);
 
             // One bus connection per call: spawn starts containers from several threads.
             systemd::Manager manager;

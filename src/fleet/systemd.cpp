@@ -57,6 +57,18 @@ void append_exec_start(sd_bus_message* m, const std::vector<std::string>& comman
     for (int i = 0; i < 4; ++i) sys::check_bus(sd_bus_message_close_container(m), ctx);
 }
 
+void append_environment(sd_bus_message* m, const std::vector<std::string>& env) {
+    std::vector<char*> list;
+    for (const auto& e : env) list.push_back(const_cast<char*>(e.c_str()));
+    list.push_back(nullptr);
+    auto ctx = "transient unit property Environment";
+    sys::check_bus(sd_bus_message_open_container(m, 'r', "sv"), ctx);
+    sys::check_bus(sd_bus_message_append(m, "s", "Environment"), ctx);
+    sys::check_bus(sd_bus_message_open_container(m, 'v', "as"), ctx);
+    sys::check_bus(sd_bus_message_append_strv(m, list.data()), ctx);
+    for (int i = 0; i < 2; ++i) sys::check_bus(sd_bus_message_close_container(m), ctx);
+}
+
 // JobRemoved(u id, o job, s unit, s result) signals, by job path.
 struct JobResults {
     std::map<std::string, std::string> done;
@@ -243,6 +255,9 @@ pid_t Manager::start_service(const ServiceSpec& spec) {
     append_property(call, "CollectMode", "s", "inactive-or-failed");
     append_property(call, "TimeoutStartUSec", "t", usec(spec.start_timeout));
     append_property(call, "TimeoutStopUSec", "t", usec(spec.stop_timeout));
+    if (!spec.network_namespace.empty())
+        append_property(call, "NetworkNamespacePath", "s", spec.network_namespace.c_str());
+    if (!spec.environment.empty()) append_environment(call, spec.environment);
     append_exec_start(call, spec.command);
     sys::check_bus(sd_bus_message_close_container(call), context);
     sys::check_bus(sd_bus_message_append(call, "a(sa(sv))", 0), context);  // no auxiliary units

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -63,7 +64,7 @@ void make_pipe(UniqueFd& r, UniqueFd& w) {
 }
 
 // What the child reports through the CLOEXEC pipe when it cannot exec: the stage and errno.
-constexpr int kSetupFailed = 1;  // moving into cgroups, redirecting stdio
+constexpr int kSetupFailed = 1;  // entering a network namespace, moving into cgroups, redirecting stdio
 constexpr int kExecFailed = 2;   // execve itself: the program cannot run
 
 [[noreturn]] void child_fail(int err_fd, int stage) {
@@ -373,6 +374,8 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     if (pid < 0) throw_errno(fmt::format("fork for {}", argv[0]));
     if (pid == 0) {
         if (options.new_session) ::setsid();
+        if (options.netns_fd >= 0 && ::setns(options.netns_fd, CLONE_NEWNET) < 0)
+            child_fail(exec_w.get(), kSetupFailed);
         for (int fd : options.cgroup_procs)
             if (::write(fd, "0", 1) != 1) child_fail(exec_w.get(), kSetupFailed);
         if (::dup2(null_in.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0)
@@ -384,7 +387,7 @@ Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     if (auto [stage, err] = exec_error(exec_r); stage != 0) {
         child.wait_for(std::chrono::milliseconds(1000));
         if (stage == kExecFailed) throw program_error(argv[0], img.path, err);
-        throw Error::from_errno(fmt::format("start {}: set up its cgroups and output", argv[0]), err);
+        throw Error::from_errno(fmt::format("start {}: set up its network namespace, cgroups and output", argv[0]), err);
     }
     return child;
 }

@@ -323,13 +323,15 @@ ansible_successes() { sed -n 's/^\([^ ]*\) | SUCCESS.*/\1/p' <<<"$1" | sort; }
 
 # What the fleet left in this namespace: mounts below BASE (not BASE itself: the test's tmpfs),
 # loop devices backed by files under BASE (loop devices are global: only ours count), links other
-# than lo, nftables tables. Prints one line per leftover; nothing when clean.
+# than lo, nftables tables, named network namespaces. Prints one line per leftover; nothing when
+# clean.
 leftovers() { # BASE
     local base=$1
     grep -F " $base/" /proc/mounts | awk '{print "mount: " $2 " (" $3 ")"}'
     losetup --list --noheadings -O NAME,BACK-FILE 2>/dev/null | awk -v b="$base" 'index($2, b "/") == 1 {print "loop device: " $0}'
     ip -o link show | awk -F': ' '$2 != "lo" {print "link: " $2}'
     nft list tables 2>/dev/null | sed 's/^/nftables: /'
+    ip netns list 2>/dev/null | sed 's/^/netns: /'
 }
 
 # After a failed spawn or status: what the containers' own systemd says (failed units, warnings),

@@ -16,7 +16,9 @@
 #include "integration/fleet_support.hpp"
 
 #include <net/if.h>
+#include <sys/stat.h>
 
+#include <set>
 #include <thread>
 
 using namespace aplspawn;
@@ -91,8 +93,16 @@ TEST_CASE("detached launcher: start, leader, static IP, stop (graceful, then kil
     CHECK(end->alias == record->links[0].alias);
     CHECK(sys::run_checked({"ip", "netns", "exec", "aplspawn-" + ct.name, "ip", "-4", "-o", "addr", "show", "host0"})
               .out.find("inet " + ct.ip.str() + "/24") != std::string::npos);
-    CHECK(sys::read_file(f.state.log_path(ct.name)).find("--network-namespace-path=/run/netns/aplspawn-" + ct.name) !=
-          std::string::npos);
+    // nspawn itself runs in it (no network option of its own), and so the container's /sys is
+    // that namespace's: it lists the container's interfaces, not the host's.
+    struct stat nspawn_ns;
+    REQUIRE(::stat(fmt::format("/proc/{}/ns/net", rec.nspawn_pid).c_str(), &nspawn_ns) == 0);
+    CHECK(nspawn_ns.st_ino == named.st_ino);
+    CHECK_THAT(sys::read_file(f.state.log_path(ct.name)), !Catch::Contains("--network"));
+    std::set<std::string> in_sys;
+    for (const auto& e : fs::directory_iterator(fmt::format("/proc/{}/root/sys/class/net", *leader)))
+        in_sys.insert(e.path().filename().string());
+    CHECK(in_sys == std::set<std::string>{"host0", "lo"});
     // The processes list finds it by machine and directory.
     auto all = fleet::list_nspawn_processes();
     REQUIRE(all.size() == 1);

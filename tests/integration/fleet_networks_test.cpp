@@ -99,6 +99,13 @@ TEST_CASE("three interfaces on three bridges: made before boot, kept by the gues
     CHECK_THAT(inside.out, Contains("storage") && Contains("10.78.2.10/24"));
     CHECK_THAT(inside.out, Contains("default via 10.77.0.1 dev host0"));
     CHECK_THAT(inside.out, Contains("10-aplspawn-backend.network") && Contains("10-aplspawn-storage.network"));
+    // Its own /sys lists its own interfaces; its root manages its own namespace (routes, sysctls:
+    // a router's or firewall's role needs that).
+    auto own = e.ssh(a, "ls /sys/class/net | tr '\\n' ' '; sudo -n sysctl -w net.ipv4.conf.backend.forwarding=1 && "
+                        "sudo -n ip route add 203.0.113.0/24 via 10.78.1.11 dev backend && echo routed");
+    CHECK(own.ok());
+    CHECK_THAT(own.out, Contains("backend host0 lo storage ") && Contains("routed"));
+    CHECK(sys::read_file("/proc/sys/net/ipv4/conf/aplback0/forwarding") == sys::read_file("/proc/sys/net/ipv4/conf/apltest0/forwarding"));
     // The containers talk over backend; the host reaches every address.
     CHECK(e.ssh(a, "ping -c1 -W3 10.78.1.11").ok());
     CHECK(e.ssh(b, "ping -c1 -W3 10.78.2.10").ok());

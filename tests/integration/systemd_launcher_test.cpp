@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <set>
 
 using namespace aplspawn;
 using namespace aplspawn::testing;
@@ -264,8 +265,12 @@ networks:
     const std::string& name = f.ct.name;
     auto rec = launcher->start(f.spec);
     CHECK(rec.netns == "/run/netns/aplspawn-" + name);
+    // systemd starts nspawn in the namespace (no network option of nspawn's).
+    CHECK(unit_property("aplspawn-" + name + ".service", "NetworkNamespacePath") == "/run/netns/aplspawn-" + name);
     CHECK_THAT(unit_property("aplspawn-" + name + ".service", "ExecStart"),
-               Contains("--network-namespace-path=/run/netns/aplspawn-" + name));
+               Contains("--capability=CAP_NET_ADMIN") && !Contains("--network"));
+    CHECK_THAT(unit_property("aplspawn-" + name + ".service", "Environment"),
+               Contains("SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"));
     auto leader = launcher->leader(rec);
     REQUIRE(leader);
     // The container runs in that namespace, with every interface and address in it.
@@ -281,6 +286,11 @@ networks:
                                                      {"host0", "10.77.0.10/24"},
                                                      {"backend", "10.78.1.10/24"},
                                                      {"storage", "10.78.2.10/24"}});
+    // The container's /sys shows its own interfaces, not the host's.
+    std::set<std::string> in_sys;
+    for (const auto& e : fs::directory_iterator(fmt::format("/proc/{}/root/sys/class/net", *leader)))
+        in_sys.insert(e.path().filename().string());
+    CHECK(in_sys == std::set<std::string>{"backend", "host0", "lo", "storage"});
     for (const char* ip : {"10.77.0.10", "10.78.1.10", "10.78.2.10"}) CHECK(eventually([&] { return pings(ip); }));
     CHECK_THAT(machines(), Contains(name));
 

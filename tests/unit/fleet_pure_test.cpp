@@ -170,9 +170,16 @@ TEST_CASE("nspawn arguments: boot and script mode", "[fleet]") {
     CHECK(contains(boot, "--boot"));
     CHECK(contains(boot, "--directory=/var/lib/machines/aplspawn10"));
     CHECK(contains(boot, "--machine=aplspawn10"));
-    // aplspawn made the namespace with every interface: nspawn makes no veth of its own.
-    CHECK(contains(boot, "--network-namespace-path=/run/netns/aplspawn-aplspawn10"));
-    for (const auto& a : boot) CHECK_FALSE(a.starts_with("--network-bridge"));
+    // aplspawn made the namespace with every interface, and the launchers start nspawn in it:
+    // no network option of nspawn's (--network-namespace-path= would give the container the
+    // host's sysfs), the container's root keeps CAP_NET_ADMIN and /proc/sys/net is writable.
+    for (const auto& a : boot) CHECK_FALSE(a.starts_with("--network"));
+    CHECK(contains(boot, "--capability=CAP_NET_ADMIN"));
+    CHECK(fleet::nspawn_environment(s) == std::vector<std::string>{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"});
+    fleet::LaunchSpec no_netns = s;
+    no_netns.network_namespace.clear();
+    CHECK_FALSE(contains(fleet::nspawn_arguments(no_netns), "--capability=CAP_NET_ADMIN"));
+    CHECK(fleet::nspawn_environment(no_netns).empty());
     CHECK_FALSE(contains(boot, "--"));
     CHECK_FALSE(contains(boot, "--register=no"));  // the detached launcher's own addition
 

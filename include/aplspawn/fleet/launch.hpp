@@ -32,8 +32,16 @@ struct LaunchSpec {
     std::string name;  // machine name
     std::string group; // recorded in the ContainerRecord
     fs::path root;     // the merged overlay directory
-    // The network namespace aplspawn made for it (/run/netns/aplspawn-NAME, fleet/network.hpp):
-    // nspawn joins it with every interface already in place (--network-namespace-path=).
+    // The network namespace aplspawn made for it (/run/netns/aplspawn-NAME, fleet/network.hpp),
+    // with every interface, address and route in place. Both launchers start systemd-nspawn IN
+    // it (the detached one enters it between fork and exec, the systemd one sets the unit's
+    // NetworkNamespacePath=), without a network option of nspawn's, so nspawn takes it for the
+    // container's own network: the sysfs it mounts for the container belongs to it. Given
+    // --network-namespace-path= instead, nspawn 252 mounts that sysfs before it joins the
+    // namespace, and the container's /sys/class/net lists the HOST's interfaces (Ansible's
+    // ansible_interfaces among them). As for a namespace of its own, the container keeps
+    // CAP_NET_ADMIN (its routes, firewall, sysctls: all of its own namespace) and a writable
+    // /proc/sys/net (nspawn_environment).
     fs::path network_namespace;
     config::StartMode mode = config::StartMode::boot;
     std::vector<std::string> command;  // script mode: startupScript (PID 1); boot: empty
@@ -47,6 +55,12 @@ struct LaunchSpec {
 // systemd-nspawn's arguments for a spec (without the launcher's own additions such as
 // --register=no): one place, so both launchers start the same container.
 std::vector<std::string> nspawn_arguments(const LaunchSpec& spec);
+
+// The environment systemd-nspawn itself runs with ("KEY=VALUE"; not the container's), for both
+// launchers. In a network namespace of aplspawn's: SYSTEMD_NSPAWN_API_VFS_WRITABLE=network, so
+// nspawn mounts the container's sysfs from inside its own namespaces and leaves /proc/sys/net
+// writable, as it does for a network namespace it made itself.
+std::vector<std::string> nspawn_environment(const LaunchSpec& spec);
 
 class Launcher {
 public:

@@ -43,7 +43,7 @@ struct ContainerRecord {
     std::string image;     // image name (its lower layer directory)
     std::int64_t started_at = 0;  // unix seconds
     fs::path root;         // the merged overlay directory nspawn runs on (--directory)
-    fs::path netns;        // the network namespace it runs in (--network-namespace-path)
+    fs::path netns;        // the network namespace it runs in (/run/netns/aplspawn-NAME)
     bool ready = false;    // spawn saw it answer SSH; false while it is still coming up
 };
 

@@ -34,6 +34,9 @@ struct ServiceSpec {
     std::string description;
     std::vector<std::string> command;  // ExecStart; command[0] is an absolute path
     std::string slice = "machine.slice";
+    // NetworkNamespacePath=: systemd starts the command in that network namespace ("": its own).
+    std::string network_namespace;
+    std::vector<std::string> environment;  // Environment= ("KEY=VALUE")
     // Start job bound (Type=notify: nspawn reports READY once the payload runs) and the time
     // systemd gives the unit to stop before SIGKILL.
     std::chrono::seconds start_timeout{90};

@@ -1,5 +1,5 @@
-// A container's network namespace, made by aplspawn before the container starts; systemd-nspawn
-// then joins it (--network-namespace-path=), for both launchers. Per network the container is
+// A container's network namespace, made by aplspawn before the container starts; both launchers
+// then start systemd-nspawn inside it (fleet/launch.hpp). Per network the container is
 // on, one veth pair:
 //   - its container end is made inside the namespace under its final name (host0 on the fleet's
 //     bridge, the network's name on the others), with a stable MAC, its address, up; the main

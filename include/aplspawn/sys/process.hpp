@@ -49,6 +49,8 @@ struct SpawnOptions {
     bool new_session = true;         // setsid(): not killed with our terminal's process group
     // cgroup.procs files (sys/cgroup.hpp) the child moves itself into before exec.
     std::vector<int> cgroup_procs;
+    // A network namespace (an open nsfs file) the child enters before exec; -1: ours.
+    int netns_fd = -1;
 };
 
 // A started child. Destruction kills (SIGKILL) and reaps it unless release()d: a launch that
