@@ -3,6 +3,7 @@
 #include "aplspawn/fleet/launch.hpp"
 
 #include "aplspawn/output.hpp"
+#include "aplspawn/sys/netns.hpp"
 
 #include <fmt/format.h>
 
@@ -74,6 +75,11 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
 std::vector<std::string> nspawn_environment(const LaunchSpec& spec) {
     if (spec.network_namespace.empty()) return {};
     return {"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"};
+}
+
+sys::UniqueFd open_network_namespace(const LaunchSpec& spec) {
+    if (spec.network_namespace.empty()) return {};
+    return sys::open_netns_path(spec.network_namespace);
 }
 
 std::unique_ptr<Launcher> make_launcher() {

@@ -26,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Once graceful stop and SIGKILL of the container's PID 1 happened: how long nspawn may take to
-// notice, tear down its veth and exit.
+// notice and exit.
 constexpr auto kAfterKill = 5000ms;
 // The parent of every container's own cgroup (NAME.ID below it), in each systemd hierarchy.
 constexpr std::string_view kCgroupParent = "aplspawn";
@@ -55,13 +55,9 @@ public:
         }
         o.new_session = true;  // not killed with our terminal; survives aplspawn itself
         // nspawn starts in the container's network namespace (see launch.hpp).
-        sys::UniqueFd netns;
-        if (!spec.network_namespace.empty()) {
-            netns.reset(::open(spec.network_namespace.c_str(), O_RDONLY | O_CLOEXEC));
-            if (!netns) throw_errno(fmt::format("start {}: open network namespace {}", spec.name,
-                                                spec.network_namespace.string()));
-            o.netns_fd = netns.get();
-        }
+        sys::UniqueFd netns = with_context(fmt::format("start {}", spec.name),
+                                           [&] { return open_network_namespace(spec); });
+        if (netns) o.netns_fd = netns.get();
         o.env = nspawn_environment(spec);
         // A cgroup of its own (sys/cgroup.hpp): without one, every container's systemd would
         // share, and fight over, the cgroup aplspawn runs in.

@@ -36,6 +36,9 @@ public:
     ContainerRecord start(const LaunchSpec& spec) override {
         return with_context(fmt::format("start container {}", spec.name), [&] {
             auto nspawn = sys::require_program("systemd-nspawn");
+            // Checked here, not left to systemd: a missing namespace would otherwise become a unit
+            // that failed at step NETWORK (exit status 225), nspawn never run.
+            sys::UniqueFd netns = open_network_namespace(spec);
             systemd::ServiceSpec svc;
             svc.unit = systemd::unit_name(spec.name);
             svc.description = fmt::format("aplspawn container {}", spec.name);

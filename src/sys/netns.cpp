@@ -1,7 +1,9 @@
 #include "aplspawn/sys/netns.hpp"
 
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,10 +79,17 @@ bool netns_exists(std::string_view name) {
     return ::lstat(netns_path(name).c_str(), &st) == 0;
 }
 
-UniqueFd open_netns(std::string_view name) {
-    const std::string path = netns_path(name).string();
+UniqueFd open_netns(std::string_view name) { return open_netns_path(netns_path(name)); }
+
+UniqueFd open_netns_path(const std::filesystem::path& path) {
+    const std::string what = fmt::format("open network namespace {}", path.string());
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno(fmt::format("open network namespace {}", path));
+    if (!fd) throw_errno(what);
+    // ENOTTY: not an nsfs file at all (a plain file, a directory).
+    int type = ::ioctl(fd.get(), NS_GET_NSTYPE);
+    if (type < 0 && errno != ENOTTY) throw_errno(what);
+    if (type != CLONE_NEWNET)
+        throw Error(fmt::format("{}: not a network namespace", what), Exit::failed, EINVAL);
     return fd;
 }
 

@@ -228,3 +228,20 @@ TEST_CASE("stop right after start, before the container's PID 1 is known, leaves
         if (inits() != 0) break;  // one such leftover is enough to say so
     }
 }
+
+TEST_CASE("detached launcher: a missing namespace, or a file that is none, is refused before nspawn runs",
+          "[fleet][launch]") {
+    Fleet f;
+    auto launcher = fleet::make_detached_launcher();
+    const auto& ct = f.c.fleet.at(0);
+    auto spec = f.spec(0);
+    REQUIRE(fleet::remove_network(f.state, ct.name).change == Change::changed);
+    CHECK_THROWS_WITH(launcher->start(spec),
+                      Catch::Contains("start " + ct.name) &&
+                          Catch::Contains("open network namespace /run/netns/aplspawn-" + ct.name) &&
+                          Catch::Contains("No such file or directory"));
+    write_file(spec.network_namespace, "");  // a name whose making was interrupted
+    CHECK_THROWS_WITH(launcher->start(spec), Catch::Contains("not a network namespace"));
+    CHECK(fleet::list_nspawn_processes().empty());
+    CHECK(sys::remove_netns("aplspawn-" + ct.name) == Change::changed);
+}

@@ -11,6 +11,7 @@
 #include "aplspawn/fleet/overlay.hpp"
 #include "aplspawn/fleet/systemd.hpp"
 #include "aplspawn/net/container_network.hpp"
+#include "aplspawn/sys/netns.hpp"
 #include "integration/fleet_support.hpp"
 #include "support/systemd_host.hpp"
 
@@ -181,9 +182,26 @@ TEST_CASE("inside a systemd host: a failed start names the unit and leaves no fa
     fleet::LaunchSpec spec;
     spec.name = "broken1";
     spec.root = t / "no-such-root";  // nspawn refuses it before the container runs
-    spec.network_namespace = "/run/netns/aplspawn-broken1";
+    spec.network_namespace = sys::netns_path("aplspawn-broken1");
     spec.mode = config::StartMode::script;
     spec.command = {"/sbin/test-init"};
+
+    // Its namespace is missing (stop, or an interrupted run, took it down): refused before any
+    // unit is made, naming the path, as the detached launcher does. Left to systemd, it was a
+    // unit that failed at step NETWORK with nspawn never run.
+    CHECK_THROWS_WITH(launcher->start(spec),
+                      Contains("start container broken1") &&
+                          Contains("open network namespace /run/netns/aplspawn-broken1") &&
+                          Contains("No such file or directory"));
+    CHECK(unit_property("aplspawn-broken1.service", "LoadState") == "not-found");
+    // A file of that name that is no namespace (a name whose making was interrupted).
+    write_file(spec.network_namespace, "");
+    CHECK_THROWS_WITH(launcher->start(spec), Contains("not a network namespace"));
+    CHECK(unit_property("aplspawn-broken1.service", "LoadState") == "not-found");
+    REQUIRE(sys::remove_netns("aplspawn-broken1") == Change::changed);
+
+    // With its namespace in place (as spawn makes it), the start reaches nspawn, which fails.
+    sys::create_netns("aplspawn-broken1");
     try {
         launcher->start(spec);
         FAIL("start of a container without a root directory succeeded");
@@ -196,6 +214,7 @@ TEST_CASE("inside a systemd host: a failed start names the unit and leaves no fa
     }
     CHECK(unit_property("aplspawn-broken1.service", "LoadState") == "not-found");
     CHECK_THAT(machines(), !Contains("broken1"));
+    CHECK(sys::remove_netns("aplspawn-broken1") == Change::changed);
 }
 
 TEST_CASE("inside a systemd host: a booted Debian container, poweroff through machined",

@@ -10,6 +10,7 @@
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
 #include "aplspawn/fleet/state.hpp"
+#include "aplspawn/sys/fd.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -61,6 +62,12 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec);
 // nspawn mounts the container's sysfs from inside its own namespaces and leaves /proc/sys/net
 // writable, as it does for a network namespace it made itself.
 std::vector<std::string> nspawn_environment(const LaunchSpec& spec);
+
+// The spec's network namespace, open and checked to be one (sys::open_netns_path), or an empty
+// fd when it has none. Both launchers open it before they start anything: a namespace that is
+// missing (stop or an interrupted run took it down) or not a namespace is refused with the same
+// message ("open network namespace PATH: ..."), and no process or unit is made.
+sys::UniqueFd open_network_namespace(const LaunchSpec& spec);
 
 class Launcher {
 public:

@@ -29,6 +29,11 @@ bool netns_exists(std::string_view name);
 // The namespace, open (O_RDONLY, close-on-exec), for setns() or IFLA_NET_NS_FD. Throws Error.
 UniqueFd open_netns(std::string_view name);
 
+// The same for a path (a name under /run/netns, /proc/PID/ns/net, ...), checked to be a network
+// namespace (NS_GET_NSTYPE): an empty file left where a name was being made, or a directory, is
+// refused ("...: not a network namespace", EINVAL). Throws Error naming the path.
+UniqueFd open_netns_path(const std::filesystem::path& path);
+
 // Unmounts the name (lazily: a process inside keeps the namespace alive, the name is gone) and
 // removes its file. Change::unchanged when there was none.
 Change remove_netns(std::string_view name);
