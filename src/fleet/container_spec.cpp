@@ -37,8 +37,7 @@ ProvisionSpec provision_spec(const config::Config& c, const config::Container& c
     return s;
 }
 
-LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
-                       const ContainerDirs& dirs, const StateDir& state) {
+LaunchSpec launch_spec(const config::Container& ct, const ContainerDirs& dirs, const StateDir& state) {
     const auto& k = ct.common();
     LaunchSpec s;
     s.name = ct.name;

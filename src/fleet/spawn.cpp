@@ -280,7 +280,7 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
     bool launched = false;
     auto launch = [&] {
         step = fmt::format("Starting {} with systemd-nspawn", v.name);
-        rec = ctx.launcher.start(launch_spec(c, ct, v.dirs, ctx.state));
+        rec = ctx.launcher.start(launch_spec(ct, v.dirs, ctx.state));
         launched = true;
         rec.ready = false;
         ctx.state.save(rec);

@@ -44,7 +44,7 @@ struct Fleet {
         auto d = fleet::container_dirs(c, c.fleet.at(i));
         fleet::ensure_overlay(lower, d);
         fleet::create_network(c, c.fleet.at(i), state);
-        return fleet::launch_spec(c, c.fleet.at(i), d, state);
+        return fleet::launch_spec(c.fleet.at(i), d, state);
     }
 };
 

@@ -46,7 +46,7 @@ struct ScriptFleet {
             auto dirs = fleet::container_dirs(c, *c.find(ct.name));
             fleet::ensure_overlay(lower, dirs);
             fleet::create_network(c, ct, state);  // as spawn: host0 with its address, before start
-            auto rec = launcher->start(fleet::launch_spec(c, ct, dirs, state));
+            auto rec = launcher->start(fleet::launch_spec(ct, dirs, state));
             std::optional<fleet::ProcessRef> leader;
             REQUIRE(eventually([&] { return (leader = fleet::find_leader(rec.nspawn_pid)).has_value(); }));
             rec.leader_pid = leader->pid;

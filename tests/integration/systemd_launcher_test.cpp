@@ -60,7 +60,7 @@ struct OneContainer {
         auto dirs = fleet::container_dirs(c, *c.find(ct.name));
         fleet::ensure_overlay(lower, dirs);
         fleet::create_network(c, ct, state);  // as spawn does, before the launch
-        spec = fleet::launch_spec(c, ct, dirs, state);
+        spec = fleet::launch_spec(ct, dirs, state);
     }
 };
 

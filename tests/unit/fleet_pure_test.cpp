@@ -227,7 +227,7 @@ TEST_CASE("launch and provision specs follow the config", "[fleet]") {
     fleet::StateDir state("/srv/apl/state");
     fleet::ContainerDirs dirs{"/srv/apl/upper/aplspawn10", "/srv/apl/work/aplspawn10",
                               "/srv/machines/aplspawn10"};
-    auto l = fleet::launch_spec(c, ct, dirs, state);
+    auto l = fleet::launch_spec(ct, dirs, state);
     CHECK(l.mode == config::StartMode::script);
     CHECK(l.command == std::vector<std::string>{"/root/starter/startup.sh"});
     REQUIRE(l.binds.size() == 1);
@@ -249,8 +249,8 @@ TEST_CASE("launch and provision specs follow the config", "[fleet]") {
     CHECK(p.mode == config::StartMode::script);
 
     auto boot = test_config();
-    CHECK(fleet::launch_spec(boot, boot.fleet.at(1), dirs, state).mode == config::StartMode::boot);
-    CHECK(fleet::launch_spec(boot, boot.fleet.at(1), dirs, state).env.empty());
+    CHECK(fleet::launch_spec(boot.fleet.at(1), dirs, state).mode == config::StartMode::boot);
+    CHECK(fleet::launch_spec(boot.fleet.at(1), dirs, state).env.empty());
 }
 
 TEST_CASE("script mode's variables file: the original's KEY=\"value\" lines, no passwords", "[fleet]") {

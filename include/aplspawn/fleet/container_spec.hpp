@@ -24,8 +24,7 @@ ProvisionSpec provision_spec(const config::Config& c, const config::Container& c
 // Boot mode: systemd-nspawn --boot. Script mode (cntCommon.startupScript set): the script as
 // PID 1, bindHost bound read-only at bindContainer, and the original's --setenv variables
 // ipaddress=IP and cName=NAME. Either mode: the group's binds.
-LaunchSpec launch_spec(const config::Config& c, const config::Container& ct,
-                       const ContainerDirs& dirs, const StateDir& state);
+LaunchSpec launch_spec(const config::Container& ct, const ContainerDirs& dirs, const StateDir& state);
 
 // Script mode's variables file (cntCommon.variablesFile), as the original wrote it: one
 // KEY="value" line per cntVariables key, sshPublicKeyPath holding the key itself ("TYPE BASE64",
