@@ -31,8 +31,8 @@ CleanupGroup group_of(const fs::path& dir, const std::vector<std::string>& candi
 void check_cleanup_allowed(const FleetView& view, const std::vector<LowerStatus>& lowers) {
     auto busy = view.busy_names();
     if (!busy.empty())
-        throw Error(fmt::format("cleanup: containers are still running or mounted ({}): run "
-                                "aplspawn stop first",
+        throw Error(fmt::format("cleanup: containers are still running, mounted or in a network "
+                                "namespace of aplspawn's ({}): run aplspawn stop first",
                                 fmt::join(busy, ", ")));
     for (const auto& lower : lowers)
         if (lower.mounted)

@@ -2,6 +2,7 @@
 // following a symlink out, never crossing a mount point; refused while anything runs.
 #include "aplspawn/fleet/cleanup.hpp"
 #include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/sys/mount.hpp"
 #include "aplspawn/sys/remove_tree.hpp"
@@ -70,6 +71,14 @@ TEST_CASE("cleanup plan: only the fleet's entries, refused while mounted", "[fle
     CHECK_THROWS_WITH(fleet::check_cleanup_allowed(fleet::observe(c, state), {fleet::inspect_lower(c, image_of(c).name)}),
                       Catch::Contains("aplspawn10") && Catch::Contains("aplspawn stop"));
     sys::unmount(common_of(c).home_path / "aplspawn10");
+    // The network an interrupted spawn made for aplspawn11 (its namespace, a veth on the bridge):
+    // refused too, until stop takes it down; cleanup never leaves it without its record.
+    make_bridge();
+    fleet::create_network(c, c.fleet.at(1), state);
+    CHECK_THROWS_WITH(fleet::check_cleanup_allowed(fleet::observe(c, state), {fleet::inspect_lower(c, image_of(c).name)}),
+                      Catch::Contains("aplspawn11") && Catch::Contains("network namespace") &&
+                          Catch::Contains("aplspawn stop"));
+    REQUIRE(fleet::remove_network(state, "aplspawn11").change == Change::changed);
     CHECK_NOTHROW(fleet::check_cleanup_allowed(fleet::observe(c, state), {fleet::inspect_lower(c, image_of(c).name)}));
 
     auto plan = fleet::plan_cleanup(c, state, fleet::observe(c, state), true, false);
