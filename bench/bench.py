@@ -1070,11 +1070,13 @@ def raw_samples(results):
 
 def main():
     import groups_bench  # beside this file; they use this module's harness
+    import networks_bench
     import snapshots_bench
     import ansible_bench
     ansible_bench.bench = sys.modules[__name__]
     groups_bench.bench = sys.modules[__name__]
     snapshots_bench.bench = sys.modules[__name__]
+    networks_bench.bench = sys.modules[__name__]
     ap = argparse.ArgumentParser()
     ap.add_argument("--aplspawn", required=True)
     ap.add_argument("--image-repo", required=True)
@@ -1104,7 +1106,9 @@ def main():
     ap.add_argument("--ansible-size", type=int, default=10, help="ansible: the fleet's N")
     ap.add_argument("--ansible-runs", type=int, default=3)
     ap.add_argument("--ansible-experiment", default="", help="ansible: extra variants (nocompress)")
-    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,ansible")
+    ap.add_argument("--networks-size", type=int, default=10, help="networks: the fleet's N")
+    ap.add_argument("--networks-runs", type=int, default=5)
+    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,networks,ansible")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -1164,6 +1168,8 @@ def main():
             snapshots_bench.bench_snapshots(env, results)
         if "ansible" in only:
             ansible_bench.bench_ansible(env, results)
+        if "networks" in only:
+            networks_bench.bench_networks(env, results)
     finally:
         results["elapsed_s"] = time.monotonic() - t_start
         results["load_end"] = loadavg()
@@ -1174,7 +1180,7 @@ def main():
         md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
         for part in (groups_bench.summarize(results), snapshots_bench.summarize(results),
-                     ansible_bench.summarize(results)):
+                     networks_bench.summarize(results), ansible_bench.summarize(results)):
             if part:
                 md += "\n" + "\n".join(part) + "\n"
         with open(os.path.join(args.out, "results.json"), "w") as f:
