@@ -77,9 +77,11 @@ check_eq "pids: all distinct" 3 "$(printf '%s\n' "${PIDS[@]}" | sort -u | wc -l)
 # The final check for leftovers sees a running fleet's parts (so its silence at the end means something).
 running=$(leftovers "$WORK")
 for kind in "loop device: " "mount: $WORK/lib/lower/" "mount: $WORK/machines/aplspawn10 (overlay)" \
-    "link: $BRIDGE" "link: vb-aplspawn10" "nftables: table ip $TABLE"; do
+    "link: $BRIDGE" "netns: aplspawn-aplspawn10" "nftables: table ip $TABLE"; do
     check_contains "leftovers() sees the running fleet: $kind" "$kind" "$running"
 done
+# A container's host end: aplspawn's own name (ap + 8 hex + interface number), docs/network.md.
+check_match "leftovers() sees the running fleet: a container's host end" "^link: ap[0-9a-f]{8}0(@|$)" "$running"
 require_ok "status and pids"
 
 # ---------------------------------------------------------------------------------------------
