@@ -96,12 +96,19 @@ TEST_CASE("cleanup plan: only the fleet's entries, refused while mounted", "[fle
     CHECK(fs::exists(state.net_state()));  // netup's, not ours to remove
     CHECK(fs::exists(c.paths.local_store / "debian-bookworm-latest.img"));  // no --images
 
-    // A second plan has nothing left; --images takes the store (it lies under workingDirectory).
+    // A second plan has nothing left; --images takes the store (it lies under workingDirectory),
+    // but keeps the image the config uses unless forced (a snapshot may be its only copy).
     auto again = fleet::plan_cleanup(c, state, fleet::observe(c, state), true, true);
     std::size_t left = 0;
     for (const auto& g : again.groups)
         if (g.dir != c.paths.local_store) left += g.names.size();
     CHECK(left == 0);
     for (const auto& g : again.groups) fleet::apply_cleanup(g);
+    CHECK(fs::exists(c.paths.local_store / "debian-bookworm-latest.img"));
+    REQUIRE(again.refused.size() == 1);
+    CHECK_THAT(again.refused[0], Catch::Contains("debian-bookworm-latest.img kept") &&
+                                     Catch::Contains("--force"));
+    auto forced = fleet::plan_cleanup(c, state, fleet::observe(c, state), true, true, true);
+    for (const auto& g : forced.groups) fleet::apply_cleanup(g);
     CHECK_FALSE(fs::exists(c.paths.local_store / "debian-bookworm-latest.img"));
 }
