@@ -59,12 +59,27 @@ std::string known_hosts_without(std::string_view current, const std::string& ip)
 
 std::string known_hosts_with(std::string_view current, const std::string& ip,
                              const std::vector<std::string>& keys) {
-    std::string out = known_hosts_without(current, ip);
+    std::string lines;
     for (const auto& k : keys) {
         auto f = split_ws(k);
         if (f.size() < 2) throw Error(fmt::format("known_hosts {}: not a public key: {}", ip, k));
-        out += fmt::format("{} {} {}\n", ip, f[0], f[1]);
+        lines += fmt::format("{} {} {}\n", ip, f[0], f[1]);
     }
+    // In place of the address's first line (the file stays as it was when the keys are the
+    // same, whatever order the containers were provisioned in), else at the end.
+    std::string out;
+    bool placed = false;
+    for_each_line(current, [&](std::string_view line) {
+        if (line.empty()) return;
+        if (line_is_for(line, ip)) {
+            if (!placed) out += lines;
+            placed = true;
+            return;
+        }
+        out.append(line);
+        out.push_back('\n');
+    });
+    if (!placed) out += lines;
     return out;
 }
 

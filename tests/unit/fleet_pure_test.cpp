@@ -275,8 +275,9 @@ TEST_CASE("known_hosts: a container's lines replaced, the others kept", "[fleet]
                       "10.0.0.1 ssh-rsa AAA2\n10.0.0.10 ssh-ed25519 TEN\n";
     std::string next = fleet::known_hosts_with(cur, "10.0.0.1",
                                                {"ssh-ed25519 NEW1 root@aplspawn1", "ecdsa-sha2-nistp256 NEW2"});
-    CHECK(next == "# fleet\n10.0.0.2 ssh-ed25519 BBB1\n10.0.0.10 ssh-ed25519 TEN\n"
-                  "10.0.0.1 ssh-ed25519 NEW1\n10.0.0.1 ecdsa-sha2-nistp256 NEW2\n");
+    // In place of the address's first line.
+    CHECK(next == "# fleet\n10.0.0.1 ssh-ed25519 NEW1\n10.0.0.1 ecdsa-sha2-nistp256 NEW2\n"
+                  "10.0.0.2 ssh-ed25519 BBB1\n10.0.0.10 ssh-ed25519 TEN\n");
     CHECK(fleet::known_hosts_keys(next, "10.0.0.1") ==
           std::vector<std::string>{"ssh-ed25519 NEW1", "ecdsa-sha2-nistp256 NEW2"});
     CHECK(fleet::known_hosts_keys(next, "10.0.0.10") == std::vector<std::string>{"ssh-ed25519 TEN"});
@@ -284,6 +285,11 @@ TEST_CASE("known_hosts: a container's lines replaced, the others kept", "[fleet]
           next);
     CHECK(fleet::known_hosts_without(next, "10.0.0.10").find("TEN") == std::string::npos);
     CHECK_THROWS(fleet::known_hosts_with("", "10.0.0.1", {"garbage"}));
+    // The same keys again for a container whose lines are not the last: the text is unchanged
+    // (reset keeps known_hosts as it was, whatever order the fleet was provisioned in).
+    CHECK(fleet::known_hosts_with(next, "10.0.0.2", {"ssh-ed25519 BBB1"}) == next);
+    // A new address goes at the end.
+    CHECK(fleet::known_hosts_with(next, "10.0.0.3", {"ssh-ed25519 C"}) == next + "10.0.0.3 ssh-ed25519 C\n");
 }
 
 TEST_CASE("ssh: strict host key checking against the fleet's known_hosts only", "[fleet]") {
