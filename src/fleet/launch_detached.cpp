@@ -78,7 +78,7 @@ public:
         r.group = spec.group;
         r.mode = spec.mode == config::StartMode::boot ? "boot" : "script";
         r.launcher = kind();
-        r.nspawn_pid = child.pid();
+        r.nspawn_pid = child.pid();  // for the message below; set_nspawn once it is proven
         r.cgroup = cgroup;
         auto ref = process_ref(child.pid());
         if (!ref) {
@@ -87,7 +87,7 @@ public:
             throw Error(fmt::format("start {}: systemd-nspawn exited at once{}", spec.name,
                                     status ? fmt::format(" (wait status {})", *status) : ""));
         }
-        r.nspawn_start_time = ref->start_time;
+        r.set_nspawn(*ref);
         r.image = spec.image;
         r.root = spec.root;
         r.netns = spec.network_namespace;
@@ -104,7 +104,7 @@ public:
 
     Change stop(const ContainerRecord& r, std::chrono::seconds grace) override {
         std::string cgroup = r.cgroup;
-        if (cgroup.empty() && alive(ProcessRef{r.nspawn_pid, r.nspawn_start_time}))
+        if (cgroup.empty() && alive(r.nspawn()))
             cgroup = sys::cgroup_of(r.nspawn_pid);  // a stray: where we put it
         Change c = stop_processes(r, grace);
         if (cgroup.starts_with("/")) cgroup.erase(0, 1);
@@ -120,8 +120,8 @@ private:
     }
 
     Change stop_processes(const ContainerRecord& r, std::chrono::seconds grace) {
-        ProcessRef nspawn{r.nspawn_pid, r.nspawn_start_time};
-        ProcessRef lead{r.leader_pid, r.leader_start_time};
+        ProcessRef nspawn = r.nspawn();
+        ProcessRef lead = r.leader();
         // The container's PID 1, looked up again (as nspawn's child) while the one known is not
         // alive: a container stopped early in its start (an interrupted spawn's) gets its PID 1
         // only after stop began. Killing nspawn alone would leave that PID 1, its namespaces and

@@ -62,12 +62,11 @@ public:
             r.image = spec.image;
             r.root = spec.root;
             r.netns = spec.network_namespace;
-            r.nspawn_pid = pid;
-            r.nspawn_start_time = process_start_time(pid).value_or(0);
+            r.nspawn_pid = pid;  // gone already (no start time): not running
+            if (auto p = process_ref(pid)) r.set_nspawn(*p);
             // nspawn registers before it reports READY: machined knows the leader by now.
             if (auto m = manager.machine(spec.name); m && m->unit == svc.unit && m->leader > 0) {
-                r.leader_pid = m->leader;
-                r.leader_start_time = process_start_time(m->leader).value_or(0);
+                if (auto l = process_ref(m->leader)) r.set_leader(*l);
             }
             r.started_at = static_cast<std::int64_t>(std::time(nullptr));
             // The output is in the journal; the state directory's log file says where.

@@ -5,6 +5,7 @@
 #include "aplspawn/sys/dir.hpp"
 #include "aplspawn/sys/fd.hpp"
 #include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -99,24 +100,59 @@ std::vector<pid_t> children_of(pid_t pid) {
     return out;
 }
 
+// /proc/PID/stat: the state letter (field 3) and the start time (field 22).
+struct Stat {
+    char state = 0;
+    std::uint64_t start_time = 0;
+};
+std::optional<Stat> read_stat(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    auto stat = read_proc(pid, "stat");
+    if (!stat) return std::nullopt;
+    // "pid (comm) state ppid ...": comm may contain spaces and ')', so count from the last ')'.
+    auto close = stat->rfind(')');
+    if (close == std::string::npos || close + 2 >= stat->size()) return std::nullopt;
+    std::string_view rest(*stat);
+    rest.remove_prefix(close + 2);
+    Stat st;
+    st.state = rest.front();
+    // field 3 is state; starttime is field 22 -> the 20th field after ") ".
+    for (int field = 3; field < 22; ++field) {
+        auto sp = rest.find(' ');
+        if (sp == std::string_view::npos) return std::nullopt;
+        rest.remove_prefix(sp + 1);
+    }
+    auto v = rest.substr(0, rest.find(' '));
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), st.start_time);
+    if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt;
+    return st;
+}
+
+// A zombie (exited, not yet reaped by its parent) is not running.
+bool running_state(char state) { return state != 'Z' && state != 'X' && state != 'x'; }
+
 sys::UniqueFd open_pidfd(const ProcessRef& p) {
     if (p.pid <= 0) return {};
     sys::UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
     if (!fd) return {};
     // The pidfd now pins this pid: if it is still the process we mean, it stays that process.
-    if (!process_alive(p.pid, p.start_time)) return {};
+    if (!alive(p)) return {};
     return fd;
 }
 
 }  // namespace
 
 std::optional<ProcessRef> process_ref(pid_t pid) {
-    auto st = process_start_time(pid);
-    if (!st || !process_alive(pid, *st)) return std::nullopt;
-    return ProcessRef{pid, *st};
+    auto st = read_stat(pid);
+    if (!st || !running_state(st->state)) return std::nullopt;
+    return ProcessRef{pid, st->start_time, sys::boot_id()};
 }
 
-bool alive(const ProcessRef& p) { return process_alive(p.pid, p.start_time); }
+bool alive(const ProcessRef& p) {
+    if (p.pid <= 0 || p.boot_id.empty() || p.boot_id != sys::boot_id()) return false;
+    auto st = read_stat(p.pid);
+    return st && st->start_time == p.start_time && running_state(st->state);
+}
 
 std::optional<ProcessRef> find_leader(pid_t nspawn_pid) {
     for (pid_t child : children_of(nspawn_pid)) {

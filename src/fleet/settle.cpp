@@ -28,8 +28,7 @@ Outcome settle(const StateDir& state, const ContainerView& v, bool dry_run) {
             ContainerRecord r;
             r.name = v.name;
             r.mode = v.mode();
-            r.nspawn_pid = s.process.pid;
-            r.nspawn_start_time = s.process.start_time;
+            r.set_nspawn(s.process);
             if (detached->stop(r, 10s) == Change::changed) note(what);
         }
         if (v.record && !v.running) {

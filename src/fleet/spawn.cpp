@@ -328,8 +328,7 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
                                          if (auto p = ctx.launcher.leader(rec)) return process_ref(*p);
                                          return std::nullopt;
                                      });
-        rec.leader_pid = leader.pid;
-        rec.leader_start_time = leader.start_time;
+        rec.set_leader(leader);
         ctx.state.save(rec);
 
         info(fmt::format("Checking container {}, ip {}/{}", v.name, ip, vars.prefix));

@@ -2,6 +2,7 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/sys/fs.hpp"
+#include "aplspawn/sys/process.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -89,6 +90,7 @@ std::optional<ContainerRecord> StateDir::load(const std::string& name) const {
         r.nspawn_start_time = j.value("nspawn_start_time", std::uint64_t{0});
         r.leader_pid = j.value("leader_pid", 0);
         r.leader_start_time = j.value("leader_start_time", std::uint64_t{0});
+        r.boot_id = j.value("boot_id", "");
         r.image = j.value("image", "");
         r.started_at = j.value("started_at", std::int64_t{0});
         r.root = j.value("root", "");
@@ -114,6 +116,7 @@ void StateDir::save(const ContainerRecord& r) const {
               {"nspawn_start_time", r.nspawn_start_time},
               {"leader_pid", r.leader_pid},
               {"leader_start_time", r.leader_start_time},
+              {"boot_id", r.boot_id},
               {"image", r.image},
               {"started_at", r.started_at},
               {"root", r.root.string()},
@@ -127,48 +130,21 @@ void StateDir::remove(const std::string& name) const {
         throw_errno(fmt::format("remove {}", record_path(name).string()));
 }
 
-std::optional<std::uint64_t> process_start_time(pid_t pid) {
-    if (pid <= 0) return std::nullopt;
-    std::optional<std::string> stat;
-    try {
-        stat = sys::read_file_if_exists(fmt::format("/proc/{}/stat", pid));
-    } catch (const Error&) {
-        return std::nullopt;
-    }
-    if (!stat) return std::nullopt;
-    // "pid (comm) state ppid ...": comm may contain spaces and ')', so count from the last ')'.
-    auto close = stat->rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::string_view rest(*stat);
-    rest.remove_prefix(close + 2);
-    // field 3 is state; starttime is field 22 -> the 20th field after ") ".
-    for (int field = 3; field < 22; ++field) {
-        auto sp = rest.find(' ');
-        if (sp == std::string_view::npos) return std::nullopt;
-        rest.remove_prefix(sp + 1);
-    }
-    return std::stoull(std::string(rest.substr(0, rest.find(' '))));
+void ContainerRecord::set_nspawn(const ProcessRef& p) {
+    nspawn_pid = p.pid;
+    nspawn_start_time = p.start_time;
+    boot_id = p.boot_id;
 }
 
-bool process_alive(pid_t pid, std::uint64_t start_time) {
-    if (pid <= 0) return false;
-    auto st = process_start_time(pid);
-    if (!st || *st != start_time) return false;
-    // A zombie (exited, not yet reaped by its parent) is not running.
-    std::optional<std::string> stat;
-    try {
-        stat = sys::read_file_if_exists(fmt::format("/proc/{}/stat", pid));
-    } catch (const Error&) {
-        return false;
-    }
-    if (!stat) return false;
-    auto close = stat->rfind(')');
-    if (close == std::string::npos || close + 2 >= stat->size()) return false;
-    char state = (*stat)[close + 2];
-    return state != 'Z' && state != 'X' && state != 'x';
+void ContainerRecord::set_leader(const ProcessRef& p) {
+    leader_pid = p.pid;
+    leader_start_time = p.start_time;
+    if (boot_id.empty()) boot_id = p.boot_id;
 }
 
-bool is_running(const ContainerRecord& r) { return process_alive(r.nspawn_pid, r.nspawn_start_time); }
+bool is_running(const ContainerRecord& r) { return alive(r.nspawn()); }
+
+bool earlier_boot(const ContainerRecord& r) { return r.boot_id != sys::boot_id(); }
 
 std::vector<std::string> recorded_names(const StateDir& state) {
     std::vector<std::string> names;

@@ -55,8 +55,7 @@ Outcome stop_container(const StateDir& state, const ContainerView& v, std::chron
             ContainerRecord r;
             r.name = v.name;
             r.mode = v.mode();
-            r.nspawn_pid = s.process.pid;
-            r.nspawn_start_time = s.process.start_time;
+            r.set_nspawn(s.process);
             make_detached_launcher()->stop(r, grace);
             ok(step);
             did = true;

@@ -14,13 +14,13 @@ Leader find_leader(const std::string& name, const std::optional<fleet::Container
     }
     const auto& r = *record;
     if (!fleet::is_running(r)) {
-        l.problem = fmt::format("container {} is not running (its systemd-nspawn, pid {}, is gone)",
-                                name, r.nspawn_pid);
+        l.problem = fmt::format("container {} is not running (its systemd-nspawn, pid {}, is gone{})",
+                                name, r.nspawn_pid, fleet::earlier_boot(r) ? ": recorded before a reboot" : "");
         return l;
     }
     auto now = fleet::find_leader(r.nspawn_pid);
     if (r.leader_pid > 0 && r.leader_start_time > 0) {
-        fleet::ProcessRef recorded{r.leader_pid, r.leader_start_time};
+        fleet::ProcessRef recorded = r.leader();
         if (!fleet::alive(recorded)) {
             l.problem = fmt::format("container {}: its leader process {} is gone", name, r.leader_pid);
             return l;

@@ -2,6 +2,7 @@
 
 #include "aplspawn/error.hpp"
 #include "aplspawn/sys/fd.hpp"
+#include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/programs.hpp"
 
 #include <fcntl.h>
@@ -165,6 +166,17 @@ void fill_status(RunResult& r, int status) {
 }
 
 }  // namespace
+
+const std::string& boot_id() {
+    static const std::string id = [] {
+        auto text = read_file_if_exists("/proc/sys/kernel/random/boot_id");
+        std::string s = text.value_or("");
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+        if (s.empty()) throw Error("read /proc/sys/kernel/random/boot_id: empty or missing");
+        return s;
+    }();
+    return id;
+}
 
 std::string RunResult::describe() const {
     if (timed_out) return "timed out";

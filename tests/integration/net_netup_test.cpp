@@ -274,8 +274,7 @@ TEST_CASE("netdown refuses while the fleet runs, unless --force", "[net][netdown
     fleet::ContainerRecord rec;
     rec.name = cfg.fleet.at(0).name;
     rec.ip = cfg.fleet.at(0).ip.str();
-    rec.nspawn_pid = sleeper.pid();
-    rec.nspawn_start_time = *fleet::process_start_time(sleeper.pid());
+    rec.set_nspawn(*fleet::process_ref(sleeper.pid()));
     fleet::StateDir(cfg).save(rec);
 
     auto refused = f.run("netdown");

@@ -139,16 +139,23 @@ TEST_CASE("container records round-trip, a dead or reused pid is not running", "
     r.ip = "10.10.12.10";
     r.mode = "boot";
     r.launcher = "detached";
-    r.nspawn_pid = ::getpid();
-    r.nspawn_start_time = *fleet::process_start_time(::getpid());
+    r.set_nspawn(*fleet::process_ref(::getpid()));
     state.save(r);
     auto back = state.load("aplspawn10");
     REQUIRE(back);
     CHECK(back->ip == "10.10.12.10");
     CHECK(back->nspawn_pid == ::getpid());
     CHECK(fleet::is_running(*back));
+    CHECK(back->boot_id == sys::boot_id());
     back->nspawn_start_time += 1;  // same pid, different process: reused
     CHECK_FALSE(fleet::is_running(*back));
+    back->nspawn_start_time -= 1;
+    back->boot_id = "00000000-0000-4000-8000-000000000000";  // same pid and start time, another boot
+    CHECK_FALSE(fleet::is_running(*back));
+    back->boot_id.clear();  // a record of an older aplspawn: no boot, no proof
+    CHECK_FALSE(fleet::is_running(*back));
+    back->boot_id = sys::boot_id();
+    CHECK(fleet::is_running(*back));
     back->nspawn_pid = 0;
     CHECK_FALSE(fleet::is_running(*back));
     state.remove("aplspawn10");

@@ -17,15 +17,18 @@ namespace aplspawn::fleet {
 
 namespace fs = std::filesystem;
 
-// A process identified by pid and start time (/proc/PID/stat field 22): a pid alone may be
-// reused by an unrelated process.
+// A process identified by pid, start time (/proc/PID/stat field 22, clock ticks since boot) and
+// the kernel's boot id (sys::boot_id): a pid alone may be reused by an unrelated process, and
+// after a reboot pids and start times both repeat (a record written before the reboot may name
+// a pid that some other process has now, even with the same start time).
 struct ProcessRef {
     pid_t pid = 0;
     std::uint64_t start_time = 0;
+    std::string boot_id;  // empty: unknown (a record of an older aplspawn), never alive
     friend bool operator==(const ProcessRef&, const ProcessRef&) = default;
 };
 
-// The live process with this pid now, if any.
+// The live process with this pid now, if any (of this boot).
 std::optional<ProcessRef> process_ref(pid_t pid);
 
 // The container's PID 1 as the host sees it: the child of systemd-nspawn whose pid in its own
@@ -55,7 +58,8 @@ bool send_signal(const ProcessRef& p, int sig);
 // Waits up to timeout for the process to exit (reaping it if it is our child). true when gone.
 bool wait_gone(const ProcessRef& p, std::chrono::milliseconds timeout);
 
-// Whether the referenced process still runs (alive, not a zombie, same start time).
+// Whether the referenced process still runs: this boot, a live process (not a zombie) with this
+// pid and start time. Every check whether a recorded process still runs goes through here.
 bool alive(const ProcessRef& p);
 
 }  // namespace aplspawn::fleet

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "aplspawn/config.hpp"
+#include "aplspawn/fleet/processes.hpp"
 
 #include <sys/types.h>
 
@@ -40,11 +41,19 @@ struct ContainerRecord {
     std::uint64_t nspawn_start_time = 0;  // /proc/PID/stat starttime: guards against pid reuse
     pid_t leader_pid = 0;  // the container's PID 1 as seen from the host (init or startupScript)
     std::uint64_t leader_start_time = 0;
+    std::string boot_id;   // the boot both processes belong to (sys::boot_id); a record of
+                           // another boot (or without one) names no live process
     std::string image;     // image name (its lower layer directory)
     std::int64_t started_at = 0;  // unix seconds
     fs::path root;         // the merged overlay directory nspawn runs on (--directory)
     fs::path netns;        // the network namespace it runs in (/run/netns/aplspawn-NAME)
     bool ready = false;    // spawn saw it answer SSH; false while it is still coming up
+
+    // The recorded processes, for fleet::alive, send_signal, wait_gone (fleet/processes.hpp).
+    ProcessRef nspawn() const { return {nspawn_pid, nspawn_start_time, boot_id}; }
+    ProcessRef leader() const { return {leader_pid, leader_start_time, boot_id}; }
+    void set_nspawn(const ProcessRef& p);
+    void set_leader(const ProcessRef& p);
 };
 
 class StateDir {
@@ -73,14 +82,12 @@ private:
     fs::path dir_;
 };
 
-// The start time (clock ticks since boot, /proc/PID/stat field 22) of a live process.
-std::optional<std::uint64_t> process_start_time(pid_t pid);
-
-// The process is alive (not a zombie) and is the one that started at start_time.
-bool process_alive(pid_t pid, std::uint64_t start_time);
-
-// The record's systemd-nspawn process is alive and is the one recorded (same start time).
+// The record's systemd-nspawn process is alive and is the one recorded (same boot, pid and
+// start time: fleet::alive).
 bool is_running(const ContainerRecord& record);
+
+// The record is not of this boot (another boot id, or none: written by an older aplspawn).
+bool earlier_boot(const ContainerRecord& record);
 
 // Names of every container with a record in the state directory (sorted).
 std::vector<std::string> recorded_names(const StateDir& state);

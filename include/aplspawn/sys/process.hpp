@@ -33,6 +33,11 @@ struct RunResult {
     std::string describe() const;
 };
 
+// The kernel's boot id (/proc/sys/kernel/random/boot_id, a UUID new at every boot), read once.
+// With a pid and a start time it names one process for good: pids and start times (clock ticks
+// since boot) both repeat after a reboot. Throws Error when it cannot be read.
+const std::string& boot_id();
+
 // Runs argv to completion, capturing stdout and stderr. Throws Error only when it cannot be
 // started at all; a non-zero exit is reported in the result.
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
