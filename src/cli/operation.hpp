@@ -65,5 +65,7 @@ Exit run_list(const Context&);
 Exit run_snapshot(const Context&);
 Exit run_reset(const Context&);
 Exit run_images(const Context&);
+Exit run_enable(const Context&);
+Exit run_disable(const Context&);
 
 }  // namespace aplspawn::cli

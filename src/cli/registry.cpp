@@ -33,6 +33,10 @@ constexpr std::array kOperations = {
               run_reset, true, true, false, true},
     Operation{"images", "list the local store's images (--remove NAME takes one out)", run_images,
               false, true, true, false},
+    Operation{"enable", "on a systemd host: bring this fleet up at every boot (netup, spawn)",
+              run_enable, true, true, false, false},
+    Operation{"disable", "remove what enable installed (the fleet keeps running)", run_disable,
+              true, true, false, false},
 };
 
 }  // namespace

@@ -137,6 +137,92 @@ bool Manager::available() {
     }
 }
 
+bool Manager::is_init() {
+    struct stat st;
+    return ::stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+namespace {
+
+// The changes of an EnableUnitFiles / DisableUnitFiles reply (a(sss): type, file, destination):
+// how many there were.
+int count_changes(sd_bus_message* reply, std::string_view context) {
+    sys::check_bus(sd_bus_message_enter_container(reply, 'a', "(sss)"), context);
+    int n = 0;
+    const char *type = nullptr, *file = nullptr, *dest = nullptr;
+    while (sys::check_bus(sd_bus_message_read(reply, "(sss)", &type, &file, &dest), context) > 0) ++n;
+    sys::check_bus(sd_bus_message_exit_container(reply), context);
+    return n;
+}
+
+}  // namespace
+
+void Manager::reload() {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    // A reload takes a while on a big host: more than the default call timeout.
+    sd_bus_set_method_call_timeout(bus_.get(), usec(90s));
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager, "Reload",
+                               error.get(), &reply, "");
+    sys::BusMessage guard(reply);
+    sd_bus_set_method_call_timeout(bus_.get(), usec(30s));
+    sys::check_bus(r, "systemd daemon-reload", error);
+}
+
+bool Manager::enable_unit_file(const std::string& name) {
+    auto context = fmt::format("enable unit {}", name);
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    const char* files[] = {name.c_str(), nullptr};
+    sd_bus_message* call = nullptr;
+    sys::check_bus(sd_bus_message_new_method_call(bus_.get(), &call, kSystemd, kSystemdPath,
+                                                  kSystemdManager, "EnableUnitFiles"),
+                   context);
+    sys::BusMessage call_guard(call);
+    sys::check_bus(sd_bus_message_append_strv(call, const_cast<char**>(files)), context);
+    sys::check_bus(sd_bus_message_append(call, "bb", 0, 0), context);  // not runtime, no force
+    int r = sd_bus_call(bus_.get(), call, 0, error.get(), &reply);
+    sys::BusMessage guard(reply);
+    sys::check_bus(r, context, error);
+    int carries_install_info = 0;
+    sys::check_bus(sd_bus_message_read(reply, "b", &carries_install_info), context);
+    return count_changes(reply, context) > 0;
+}
+
+bool Manager::disable_unit_file(const std::string& name) {
+    auto context = fmt::format("disable unit {}", name);
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    const char* files[] = {name.c_str(), nullptr};
+    sd_bus_message* call = nullptr;
+    sys::check_bus(sd_bus_message_new_method_call(bus_.get(), &call, kSystemd, kSystemdPath,
+                                                  kSystemdManager, "DisableUnitFiles"),
+                   context);
+    sys::BusMessage call_guard(call);
+    sys::check_bus(sd_bus_message_append_strv(call, const_cast<char**>(files)), context);
+    sys::check_bus(sd_bus_message_append(call, "b", 0), context);  // not runtime
+    int r = sd_bus_call(bus_.get(), call, 0, error.get(), &reply);
+    sys::BusMessage guard(reply);
+    sys::check_bus(r, context, error);
+    return count_changes(reply, context) > 0;
+}
+
+std::optional<std::string> Manager::unit_file_state(const std::string& name) {
+    sys::BusError error;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_.get(), kSystemd, kSystemdPath, kSystemdManager,
+                               "GetUnitFileState", error.get(), &reply, "s", name.c_str());
+    sys::BusMessage guard(reply);
+    if (r == -ENOENT || (r < 0 && (error.has_name(kNoSuchUnit) ||
+                                   error.has_name("org.freedesktop.DBus.Error.FileNotFound"))))
+        return std::nullopt;
+    auto context = fmt::format("state of unit file {}", name);
+    sys::check_bus(r, context, error);
+    const char* state = nullptr;
+    sys::check_bus(sd_bus_message_read(reply, "s", &state), context);
+    return std::string(state ? state : "");
+}
+
 std::optional<std::string> Manager::active_state(const std::string& unit) {
     sys::BusError error;
     sd_bus_message* reply = nullptr;

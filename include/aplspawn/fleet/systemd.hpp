@@ -58,6 +58,8 @@ public:
     // Whether this host runs systemd as PID 1 (/run/systemd/system exists) and machined answers
     // on the system bus (it is bus-activated). Never throws.
     static bool available();
+    // Whether systemd is this host's init (/run/systemd/system exists, as sd_booted() checks).
+    static bool is_init();
 
     // Starts the transient service (Type=notify, KillMode=mixed, Delegate=yes,
     // CollectMode=inactive-or-failed: a stopped or failed unit is unloaded, its journal stays)
@@ -77,6 +79,15 @@ public:
     void stop_unit(const std::string& unit);  // StopUnit(unit, "replace"), not waited for
     void kill_unit(const std::string& unit, int signal);  // KillUnit(unit, "all", signal)
     void reset_failed(const std::string& unit);
+
+    // Unit files (`aplspawn enable` / `disable`): daemon-reload, and enabling or disabling an
+    // installed unit file by name (its [Install] section: the .wants symlinks). enable/disable
+    // return true when they changed something.
+    void reload();
+    bool enable_unit_file(const std::string& name);
+    bool disable_unit_file(const std::string& name);
+    // "enabled", "disabled", "static", ...; nullopt: systemd knows no such unit file.
+    std::optional<std::string> unit_file_state(const std::string& name);
 
     // nullopt when machined does not know the machine.
     std::optional<Machine> machine(const std::string& name);
