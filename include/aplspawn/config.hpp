@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -127,6 +128,28 @@ struct Attachment {
 // route). The interface on a network of `networks` is named after the network.
 inline constexpr std::string_view kMainInterface = "host0";
 
+// groups.NAME.resources (new): limits a group's containers get, enforced in their cgroups and
+// shown inside them through lxcfs (docs/resources.md). Each unset: no limit.
+struct Resources {
+    std::optional<std::uint64_t> memory_bytes;  // memory: "512M" (K/M/G, binary), at least 32M
+    std::vector<int> cpus;                      // the CPU numbers, ascending (cpus: N = the first N)
+    std::optional<std::uint64_t> tasks;         // tasks: most processes and threads at once
+    bool any() const { return memory_bytes || !cpus.empty() || tasks; }
+    std::optional<std::uint64_t> memory_mb() const {
+        if (!memory_bytes) return std::nullopt;
+        return *memory_bytes / (1024 * 1024);
+    }
+    friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+// "0-2,5" for CPUs {0,1,2,5} (the kernel's cpuset list form); "" for none.
+std::string cpu_list_string(const std::vector<int>& cpus);
+// The kernel's list form ("0-1,3", "1") -> CPU numbers, ascending and distinct; nullopt when the
+// text is not such a list.
+std::optional<std::vector<int>> parse_cpu_list(std::string_view text);
+// The CPUs this machine has online (/sys/devices/system/cpu/online; else 0..nprocs-1).
+std::vector<int> host_cpus();
+
 // A host directory bound into a group's containers (groups.NAME.binds: "SRC:DST[:ro|rw]").
 struct BindMount {
     fs::path host;          // absolute (relative paths resolve against the config file)
@@ -153,6 +176,7 @@ struct Group {
     // groups.NAME.networks (new): its range on each network besides the bridge, in the order of
     // the top-level networks section.
     std::vector<NetworkRange> networks;
+    Resources resources;                        // groups.NAME.resources (new)
     nlohmann::ordered_json ansible_vars = nlohmann::ordered_json::object();  // groups.NAME.vars
 
     // Where a setting's value is written: "groups.web.startupScript" when the group sets it,

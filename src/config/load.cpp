@@ -9,6 +9,7 @@
 #include "aplspawn/error.hpp"
 #include "aplspawn/image/url.hpp"
 #include "aplspawn/text.hpp"
+#include "config/resources.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_json.hpp"
 #include "config/yaml_reader.hpp"
@@ -34,7 +35,8 @@ const Keys kVarsKeys = {"userName",  "userGroup",  "userPassword",    "rootPassw
 const Keys kCommonKeys = {"amount",        "sshPrivateKeyPath", "ipRange",      "bindHostResolve",
                           "bindHost",      "variablesFile",     "bindContainer", "startupScript",
                           "nameTmpl",      "homePath",          "inventoryFile", "readyTimeout",
-                          "bootProfile",   "hostKeyTypes",      "binds",         "networks"};
+                          "bootProfile",   "hostKeyTypes",      "binds",         "networks",
+                          "resources"};
 // A group's own keys, besides every cntCommon and cntVariables key.
 const Keys kGroupOwnKeys = {"image", "vars"};
 
@@ -62,6 +64,8 @@ const YamlReader::Schema& schema() {
         {"networks.*", {"bridge", "address", "netPrefix", "nat"}},
         {"cntCommon.networks", {"*"}},
         {"groups.*.networks", {"*"}},
+        {"cntCommon.resources", {"memory", "cpus", "tasks"}},
+        {"groups.*.resources", {"memory", "cpus", "tasks"}},
     };
     return s;
 }
@@ -81,6 +85,7 @@ bool is_valid_ansible_group(std::string_view name) {
 struct Parser {
     YamlReader& r;
     fs::path base;  // directory of the config file: relative paths resolve against it
+    std::vector<int> cpus = host_cpus();  // what resources.cpus may name
 
     Ipv4 ipv4(const std::string& key, const std::string& text) {
         auto ip = Ipv4::parse(text);
@@ -520,6 +525,10 @@ Group top_level(Parser& p, Config& c, bool groups) {
     p.common("cntCommon", top.common, top, !groups);
     top.binds = p.binds("cntCommon.binds");
     if (!top.binds.empty()) top.origins["binds"] = "cntCommon.binds";
+    if (r.node("cntCommon.resources")) {
+        top.resources = read_resources(r, "cntCommon.resources", p.cpus);
+        top.origins["resources"] = "cntCommon.resources";
+    }
     c.inventory_file = p.path("cntCommon.inventoryFile", false, fs::path{}, true);
     if (groups) {
         for (const char* k : {"amount", "ipRange", "nameTmpl", "networks"})
@@ -569,6 +578,10 @@ Group parse_group(Parser& p, Config& c, const Group& top, const std::string& nam
     if (r.node(scope + ".binds")) {
         g.binds = p.binds(scope + ".binds");
         g.origins["binds"] = scope + ".binds";
+    }
+    if (r.node(scope + ".resources")) {  // replaces the top level's whole mapping
+        g.resources = read_resources(r, scope + ".resources", p.cpus);
+        g.origins["resources"] = scope + ".resources";
     }
     g.image = p.group_image(top, g, scope);
     if (auto v = r.node(scope + ".vars"); v && !v->IsNull()) {
