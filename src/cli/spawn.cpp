@@ -5,6 +5,7 @@
 #include "aplspawn/fleet/container_spec.hpp"
 #include "aplspawn/fleet/fleet_key.hpp"
 #include "aplspawn/fleet/lower.hpp"
+#include "aplspawn/fleet/lxcfs.hpp"
 #include "aplspawn/fleet/observe.hpp"
 #include "aplspawn/fleet/overlay.hpp"
 #include "aplspawn/fleet/parallel.hpp"
@@ -131,6 +132,9 @@ Exit run_spawn(const Context& ctx) {
     const std::vector<const config::Image*> images = images_of(selected);
 
     fleet::check_spawn_prerequisites(c, selected);
+    const bool limits = std::any_of(selected.begin(), selected.end(),
+                                    [](const config::Container* ct) { return ct->group->resources.any(); });
+    if (limits) fleet::require_lxcfs();
     require_images(c, images);
 
     std::optional<sys::DirLock> lock;
@@ -196,6 +200,18 @@ Exit run_spawn(const Context& ctx) {
 
     std::unique_ptr<fleet::Launcher> launcher = fleet::make_launcher();
     out::debug(fmt::format("launcher: {}", launcher->kind()));
+    // lxcfs shows each container its own /proc/meminfo, cpuinfo, uptime, ... (fleet/lxcfs.hpp).
+    std::optional<fleet::LxcfsView> lxcfs;
+    if (dry) {
+        if (!fleet::find_lxcfs()) out::plan(fmt::format("Start lxcfs at {}", fleet::kLxcfsDir));
+    } else {
+        auto lx = with_context("Starting lxcfs", [&] { return fleet::ensure_lxcfs(state, limits); });
+        if (!lx.note.empty()) out::info(lx.note);
+        if (lx.view)
+            out::ok(fmt::format("lxcfs at {} shows each container its own /proc{}", lx.view->dir.string(),
+                                already(lx.change)));
+        lxcfs = lx.view;
+    }
     fleet::KnownHostsFile known_hosts(state.known_hosts());
     std::optional<std::chrono::seconds> timeout;
     if (ctx.options.timeout_sec) timeout = std::chrono::seconds(*ctx.options.timeout_sec);
@@ -207,7 +223,8 @@ Exit run_spawn(const Context& ctx) {
                                 std::move(keys),
                                 fleet::fleet_hosts(c),
                                 fleet::Clock::now(),
-                                timeout};
+                                timeout,
+                                lxcfs};
 
     // The selected containers are brought up; the others of the config that run are only kept
     // up to date (their /etc/hosts names the whole fleet).

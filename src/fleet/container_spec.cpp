@@ -49,6 +49,7 @@ LaunchSpec launch_spec(const config::Container& ct, const ContainerDirs& dirs, c
     s.image = ct.image().name;
     s.ip = ct.ip.str();
     for (const auto& b : ct.group->binds) s.binds.push_back({b.host, b.container, b.read_only});
+    s.resources = ct.group->resources;
     if (s.mode == config::StartMode::script) {
         s.command = {k.startup_script};
         if (!k.bind_host.empty() && !k.bind_container.empty())

@@ -60,6 +60,8 @@ std::vector<std::string> nspawn_arguments(const LaunchSpec& spec) {
         a.push_back(fmt::format("{}={}:{}", b.read_only ? "--bind-ro" : "--bind",
                                 escape_bind_path(b.host.string()), escape_bind_path(b.container)));
     for (const auto& [k, v] : spec.env) a.push_back(fmt::format("--setenv={}={}", k, v));
+    auto limits = resource_arguments(spec.resources, spec.lxcfs);
+    a.insert(a.end(), limits.begin(), limits.end());
     if (spec.mode == config::StartMode::boot) {
         // nspawn turns SIGTERM into SIGRTMIN+3 for the container's systemd: a clean halt.
         a.push_back("--boot");

@@ -7,6 +7,7 @@
 #include "aplspawn/output.hpp"
 #include "aplspawn/sys/cgroup.hpp"
 #include "aplspawn/sys/fd.hpp"
+#include "aplspawn/sys/cgroup_limits.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/process.hpp"
 #include "aplspawn/sys/programs.hpp"
@@ -66,6 +67,16 @@ public:
         for (const auto& fd : cgroup_fds) o.cgroup_procs.push_back(fd.get());
         sys::Child child;
         try {
+            // Its limits in the same cgroup's memory, cpuset and pids controllers (or v2 files)
+            // before nspawn starts: everything in the container is under them from its start.
+            auto limit_fds = with_context(fmt::format("limits of {}", spec.name), [&] {
+                return sys::create_limited_cgroups(sys::controller_mounts(), cgroup,
+                                                   cgroup_limits(spec.resources));
+            });
+            for (auto& fd : limit_fds) {
+                o.cgroup_procs.push_back(fd.get());
+                cgroup_fds.push_back(std::move(fd));
+            }
             child = sys::spawn(argv, o);
         } catch (...) {
             sys::remove_cgroup(cgroup);

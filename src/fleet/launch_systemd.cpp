@@ -47,6 +47,7 @@ public:
             // nspawn starts in the container's network namespace (see launch.hpp).
             svc.network_namespace = spec.network_namespace.string();
             svc.environment = nspawn_environment(spec);
+            svc.limits = unit_properties(spec.resources);
 
             // One bus connection per call: spawn starts containers from several threads.
             systemd::Manager manager;

@@ -280,7 +280,9 @@ Outcome bring_up(const BringUpContext& ctx, const ContainerView& v) {
     bool launched = false;
     auto launch = [&] {
         step = fmt::format("Starting {} with systemd-nspawn", v.name);
-        rec = ctx.launcher.start(launch_spec(ct, v.dirs, ctx.state));
+        LaunchSpec spec = launch_spec(ct, v.dirs, ctx.state);
+        spec.lxcfs = ctx.lxcfs;
+        rec = ctx.launcher.start(spec);
         launched = true;
         rec.ready = false;
         ctx.state.save(rec);

@@ -69,6 +69,18 @@ void append_environment(sd_bus_message* m, const std::vector<std::string>& env) 
     for (int i = 0; i < 2; ++i) sys::check_bus(sd_bus_message_close_container(m), ctx);
 }
 
+// A resource limit: a number (t) or a CPU mask (ay).
+void append_limit(sd_bus_message* m, const UnitProperty& p) {
+    if (p.number) return append_property(m, p.name.c_str(), "t", *p.number);
+    auto ctx = fmt::format("transient unit property {}", p.name);
+    sys::check_bus(sd_bus_message_open_container(m, 'r', "sv"), ctx);
+    sys::check_bus(sd_bus_message_append(m, "s", p.name.c_str()), ctx);
+    sys::check_bus(sd_bus_message_open_container(m, 'v', "ay"), ctx);
+    sys::check_bus(sd_bus_message_append_array(m, 'y', p.bytes.data(), p.bytes.size()), ctx);
+    sys::check_bus(sd_bus_message_close_container(m), ctx);
+    sys::check_bus(sd_bus_message_close_container(m), ctx);
+}
+
 // JobRemoved(u id, o job, s unit, s result) signals, by job path.
 struct JobResults {
     std::map<std::string, std::string> done;
@@ -345,6 +357,7 @@ pid_t Manager::start_service(const ServiceSpec& spec) {
         append_property(call, "NetworkNamespacePath", "s", spec.network_namespace.c_str());
     if (!spec.environment.empty()) append_environment(call, spec.environment);
     append_exec_start(call, spec.command);
+    for (const auto& p : spec.limits) append_limit(call, p);
     sys::check_bus(sd_bus_message_close_container(call), context);
     sys::check_bus(sd_bus_message_append(call, "a(sa(sv))", 0), context);  // no auxiliary units
 

@@ -8,6 +8,7 @@
 #include "aplspawn/fleet/systemd.hpp"
 #include "aplspawn/health/leaders.hpp"
 #include "aplspawn/net/container_network.hpp"
+#include "aplspawn/health/resources.hpp"
 #include "aplspawn/net/icmp.hpp"
 #include "aplspawn/net/netlink.hpp"
 #include "aplspawn/sys/fs.hpp"
@@ -114,7 +115,7 @@ ContainerReport check_container(const config::Config& c, const config::Container
     rep.group = ct.group->name;
     rep.ip = ct.ip.str();
     rep.prefix = c.bridge.prefix;
-    rep.checks.reserve(6 + 2 * ct.networks.size());  // add() hands out references: no reallocation
+    rep.checks.reserve(8 + 2 * ct.networks.size());  // add() hands out references: no reallocation
     auto add = [&](std::string id, std::string title) -> CheckResult& {
         rep.checks.push_back(CheckResult{ct.name, std::move(id), std::move(title), false, ""});
         return rep.checks.back();
@@ -188,6 +189,10 @@ ContainerReport check_container(const config::Config& c, const config::Container
         lead.ok = !why;
         lead.detail = why ? *why : fmt::format("pid {}: {}", facts->pid, command_line(*facts));
     }
+
+    // lxcfs, oom (health/resources.hpp)
+    if (running && lead.ok)
+        for (auto& r : check_resources(ct, *record, leader.process->pid)) rep.checks.push_back(std::move(r));
 
     // ping, ssh (over the fleet's bridge)
     CheckResult& ping = add("ping", "Checking ping to " + rep.ip);

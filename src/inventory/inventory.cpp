@@ -1,5 +1,6 @@
 #include "aplspawn/inventory/inventory.hpp"
 
+#include "aplspawn/fleet/resources.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/inventory/format.hpp"
 #include "aplspawn/sys/fd.hpp"
@@ -123,6 +124,7 @@ Inventory from_config(const config::Config& c) {
             for (const auto& a : ct.networks) nets[a.network->name] = a.ip.str();
             h.facts.emplace_back("aplspawn_networks", std::move(nets));
         }
+        for (const auto& [k, v] : fleet::limit_host_vars(ct.group->resources)) h.facts.emplace_back(k, v);
         inv.hosts.push_back(std::move(h));
     }
     return inv;

@@ -1,5 +1,6 @@
 #include "aplspawn/sys/cgroup.hpp"
 
+#include "aplspawn/sys/cgroup_limits.hpp"
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/mount.hpp"
 
@@ -9,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -39,6 +41,15 @@ bool tree_in_use(const fs::path& dir) {
     for (const auto& e : fs::directory_iterator(dir, ec))
         if (e.is_directory(ec) && !e.is_symlink(ec) && tree_in_use(e.path())) return true;
     return static_cast<bool>(ec);
+}
+
+// Every hierarchy our cgroups may be in: the systemd ones, and the v1 memory, cpuset and pids
+// hierarchies of containers with limits (sys/cgroup_limits.hpp).
+std::vector<fs::path> own_hierarchies() {
+    auto out = systemd_cgroup_mounts();
+    for (const auto& p : limit_cgroup_mounts())
+        if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    return out;
 }
 
 }  // namespace
@@ -86,7 +97,7 @@ Change remove_cgroup(const std::string& relative) {
     std::string rel = relative;
     while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
     if (rel.empty() || rel.find("..") != std::string::npos) return changed;
-    for (const auto& root : systemd_cgroup_mounts()) {
+    for (const auto& root : own_hierarchies()) {
         fs::path dir = root / rel;
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) continue;
@@ -100,7 +111,7 @@ std::size_t remove_unused_cgroups(const std::string& parent, std::chrono::second
     std::set<std::string> removed;  // by name: one container's cgroup is in every hierarchy
     if (parent.empty() || parent.front() == '/' || parent.find("..") != std::string::npos) return 0;
     const auto now = std::chrono::system_clock::now();
-    for (const auto& root : systemd_cgroup_mounts()) {
+    for (const auto& root : own_hierarchies()) {
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(root / parent, ec)) {
             if (!e.is_directory(ec) || e.is_symlink(ec)) continue;

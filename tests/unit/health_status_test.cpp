@@ -1,6 +1,7 @@
 // The pure parts of status: the leader rule, the report's lines and --json shape, and the ICMP
 // message codec. The checks themselves run against real containers in
 // tests/integration/health_*_test.cpp.
+#include "aplspawn/health/resources.hpp"
 #include "aplspawn/health/container.hpp"
 #include "aplspawn/health/status.hpp"
 #include "aplspawn/net/icmp.hpp"
@@ -132,4 +133,17 @@ TEST_CASE("ICMP echo codec: checksum, request, reply with and without IPv4 heade
     reply[10] ^= 1;  // corrupted payload: bad checksum
     CHECK_FALSE(net::parse_echo_reply(reply.data(), reply.size(), false, parsed));
     CHECK_FALSE(net::parse_echo_reply(reply.data(), 4, false, parsed));  // truncated
+}
+
+TEST_CASE("the oom check: none passes, a kill fails naming how many, unreadable fails",
+          "[status][resources]") {
+    auto none = health::oom_check("db20", 0, 256ull << 20);
+    CHECK(none.ok);
+    CHECK(none.check == "oom");
+    CHECK(none.detail == "none (memory limit 256 MiB)");
+    auto one = health::oom_check("db20", 1, 256ull << 20);
+    CHECK_FALSE(one.ok);
+    CHECK(one.detail.starts_with("1 process was killed by the kernel's OOM killer at the 256 MiB"));
+    CHECK(health::oom_check("db20", 3, 256ull << 20).detail.starts_with("3 processes were killed"));
+    CHECK_FALSE(health::oom_check("db20", std::nullopt, 256ull << 20).ok);
 }

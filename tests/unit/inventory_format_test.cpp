@@ -244,3 +244,36 @@ TEST_CASE("the fleet group's vars: pipelining on, in every format, overridable b
     CHECK(inventory::to_yaml(inv).find("vars:\n        ansible_pipelining: true") != std::string::npos);
     CHECK(inventory::dynamic_list(inv)["aplspawned"]["vars"]["ansible_pipelining"] == true);
 }
+
+TEST_CASE("inventory: a group's limits are host vars (numbers), none without resources",
+          "[inventory][resources]") {
+    Scratch s;
+    auto c = config::parse(fmt::format(R"(
+bridge: {{name: b0, address: 10.0.0.1, netPrefix: 24}}
+path: {{workingDirectory: {0}/work}}
+image: {{url: "file:///srv/debian-bookworm-latest.img"}}
+cntVariables: {{userName: deploy, sshPublicKeyPath: keys/fleet.pub}}
+cntCommon: {{sshPrivateKeyPath: keys/fleet}}
+groups:
+  db:
+    amount: 1
+    ipRange: [10.0.0.10, 10.0.0.20]
+    resources: {{memory: 1G, cpus: 1, tasks: 512}}
+  web:
+    amount: 1
+    ipRange: [10.0.0.20, 10.0.0.30]
+)",
+                                       s.dir.string()),
+                           s.dir / "fleet.yaml");
+    auto inv = inventory::from_config(c);
+    auto db = inv.find("db10")->all_vars();
+    CHECK(db["aplspawn_memory_mb"] == 1024);
+    CHECK(db["aplspawn_cpus"] == 1);
+    CHECK(db["aplspawn_memory_mb"].is_number());
+    auto web = inv.find("web20")->all_vars();
+    CHECK_FALSE(web.contains("aplspawn_memory_mb"));
+    CHECK_FALSE(web.contains("aplspawn_cpus"));
+    // INI: the Python literal in quotes, as every fact (Ansible's shlex split drops the quotes,
+    // literal_eval then makes it an integer).
+    CHECK(inventory::to_ini(inv).find("aplspawn_memory_mb=\"1024\"") != std::string::npos);
+}

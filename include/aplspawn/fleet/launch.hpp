@@ -9,6 +9,7 @@
 
 #include "aplspawn/config.hpp"
 #include "aplspawn/error.hpp"
+#include "aplspawn/fleet/resources.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/sys/fd.hpp"
 
@@ -51,6 +52,8 @@ struct LaunchSpec {
     fs::path log_file;                                     // detached: nspawn's output
     std::string image;                                     // recorded in the ContainerRecord
     std::string ip;                                        // recorded in the ContainerRecord
+    config::Resources resources;       // the group's limits (fleet/resources.hpp)
+    std::optional<LxcfsView> lxcfs;    // lxcfs's files over the guest's /proc ones
 };
 
 // systemd-nspawn's arguments for a spec (without the launcher's own additions such as

@@ -44,6 +44,7 @@ struct BringUpContext {
     std::vector<HostEntry> fleet_hosts;                   // every container, for /etc/hosts
     Clock::time_point start;                              // when spawn began
     std::optional<std::chrono::seconds> timeout;          // --timeout: overrides readyTimeout
+    std::optional<LxcfsView> lxcfs;                       // what containers bind of lxcfs
 
     // Every container answers SSH by its group's readyTimeout (or --timeout) after the start.
     Clock::time_point deadline(const config::Container& ct) const;

@@ -5,6 +5,7 @@
 // "who is the leader", and stops machines the way machinectl does.
 #pragma once
 
+#include "aplspawn/fleet/resources.hpp"
 #include "aplspawn/sys/sd_bus.hpp"
 
 #include <sys/types.h>
@@ -41,6 +42,7 @@ struct ServiceSpec {
     // systemd gives the unit to stop before SIGKILL.
     std::chrono::seconds start_timeout{90};
     std::chrono::seconds stop_timeout{15};
+    std::vector<UnitProperty> limits;  // MemoryMax=, TasksMax=, AllowedCPUs= (fleet/resources.hpp)
 };
 
 // A machine as machined knows it.

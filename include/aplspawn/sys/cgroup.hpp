@@ -25,7 +25,8 @@ std::vector<std::filesystem::path> systemd_cgroup_mounts();
 // SpawnOptions::cgroup_procs). Throws Error when a hierarchy refuses.
 std::vector<UniqueFd> create_cgroups(const std::string& relative);
 
-// Removes `relative` in each such hierarchy, its child cgroups first, with rmdir only (a cgroup
+// Removes `relative` in each such hierarchy (and in the v1 memory, cpuset and pids ones, where
+// limits put it: sys/cgroup_limits.hpp), its child cgroups first, with rmdir only (a cgroup
 // that still holds processes is kept), then its parent when that is empty. Never throws.
 Change remove_cgroup(const std::string& relative);
 
