@@ -2,7 +2,6 @@
 
 #include "aplspawn/sys/fs.hpp"
 #include "aplspawn/sys/mount.hpp"
-#include "aplspawn/text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,9 +29,13 @@ void write_cgroup_file(const fs::path& file, const std::string& value) {
         throw_errno(fmt::format("write '{}' to {}", value, file.string()));
 }
 
+// A cgroup file's value without the white space around it (its newline, too).
 std::string read_trimmed(const fs::path& file) {
     auto s = read_file_if_exists(file);
-    return s ? std::string(text::trim_blanks(*s)) : std::string();
+    if (!s) return {};
+    auto first = s->find_first_not_of(" \t\n");
+    if (first == std::string::npos) return {};
+    return s->substr(first, s->find_last_not_of(" \t\n") - first + 1);
 }
 
 // Makes `dir` and its missing parents below `root`. v1 cpuset: a new cgroup has no CPUs and no
