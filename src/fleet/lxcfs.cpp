@@ -36,6 +36,57 @@ bool readable(const fs::path& file) {
     return n > 0;
 }
 
+// The last non-empty line of a log, for a message.
+std::string last_line(const fs::path& file) {
+    std::optional<std::string> text;
+    try {
+        text = sys::read_file_if_exists(file);
+    } catch (const Error&) {
+        return {};
+    }
+    if (!text) return {};
+    std::string_view t(*text);
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
+    auto nl = t.rfind('\n');
+    return std::string(nl == std::string_view::npos ? t : t.substr(nl + 1));
+}
+
+// `lxcfs -f -l --pidfile STATE/lxcfs.pid DIR` in its own session and cgroup; returns once its
+// mount answers (bounded), recorded in STATE/lxcfs.json.
+LxcfsView start_lxcfs(const fs::path& program, const StateDir& state, const fs::path& dir) {
+    sys::ensure_dir(dir, 0755);
+    sys::ensure_dir(state.dir(), 0700);
+    std::vector<std::string> argv{program.string(), "-f", "-l",
+                                  "--pidfile=" + (state.dir() / "lxcfs.pid").string(), dir.string()};
+    sys::SpawnOptions o;
+    o.new_session = true;
+    o.log_file = state.dir() / "lxcfs.log";
+    std::vector<sys::UniqueFd> cgroups = sys::create_cgroups(kCgroup);
+    for (const auto& fd : cgroups) o.cgroup_procs.push_back(fd.get());
+    sys::Child child = sys::spawn(argv, o);
+    const auto deadline = std::chrono::steady_clock::now() + kMountWait;
+    std::optional<LxcfsView> view;
+    for (;;) {
+        if (auto m = find_lxcfs(dir); m && m->answers) {
+            view = m->view;
+            break;
+        }
+        if (auto status = child.poll())
+            throw Error(fmt::format("lxcfs exited at once (wait status {}): {} (log {})", *status,
+                                    last_line(o.log_file), o.log_file.string()));
+        if (std::chrono::steady_clock::now() >= deadline)
+            throw Error(fmt::format("lxcfs did not mount {} within {} s (log {})", dir.string(),
+                                    kMountWait.count(), o.log_file.string()));
+        std::this_thread::sleep_for(20ms);
+    }
+    nlohmann::json j = {{"pid", child.pid()},
+                        {"start_time", process_start_time(child.pid()).value_or(0)},
+                        {"dir", dir.string()}};
+    sys::write_file_atomic(state.dir() / "lxcfs.json", j.dump() + "\n", 0600);
+    child.release();  // runs on its own, for every container that binds its files
+    return *view;
+}
+
 }  // namespace
 
 std::optional<LxcfsMount> find_lxcfs(const fs::path& dir) {
@@ -66,10 +117,14 @@ void require_lxcfs(const fs::path& dir) {
 LxcfsResult ensure_lxcfs(const StateDir& state, bool required, const fs::path& dir) {
     LxcfsResult r;
     if (auto m = find_lxcfs(dir)) {
-        if (!m->answers)
-            throw Error(fmt::format("lxcfs at {} does not answer (its daemon is gone?): restart it "
-                                    "only while no container uses it, then spawn again",
-                                    dir.string()));
+        if (!m->answers) {
+            std::string why = fmt::format("lxcfs at {} does not answer (its daemon is gone?): "
+                                          "restart it only while no container uses it",
+                                          dir.string());
+            if (required) throw Error(why + ", then spawn again");
+            r.note = why + ": containers see the host's memory, CPUs and uptime in /proc";
+            return r;
+        }
         r.view = m->view;
         return r;
     }
@@ -83,36 +138,16 @@ LxcfsResult ensure_lxcfs(const StateDir& state, bool required, const fs::path& d
                  "memory, CPUs and uptime in /proc";
         return r;
     }
-    sys::ensure_dir(dir, 0755);
-    sys::ensure_dir(state.dir(), 0700);
-    std::vector<std::string> argv{program.string(), "-f", "-l",
-                                  "--pidfile=" + (state.dir() / "lxcfs.pid").string(), dir.string()};
-    sys::SpawnOptions o;
-    o.new_session = true;
-    o.log_file = state.dir() / "lxcfs.log";
-    std::vector<sys::UniqueFd> cgroups = sys::create_cgroups(kCgroup);
-    for (const auto& fd : cgroups) o.cgroup_procs.push_back(fd.get());
-    sys::Child child = sys::spawn(argv, o);
-    const auto deadline = std::chrono::steady_clock::now() + kMountWait;
-    for (;;) {
-        if (auto m = find_lxcfs(dir); m && m->answers) {
-            r.view = m->view;
-            break;
-        }
-        if (auto status = child.poll())
-            throw Error(fmt::format("lxcfs exited at once (wait status {}); its log: {}", *status,
-                                    o.log_file.string()));
-        if (std::chrono::steady_clock::now() >= deadline)
-            throw Error(fmt::format("lxcfs did not mount {} within {} s; its log: {}", dir.string(),
-                                    kMountWait.count(), o.log_file.string()));
-        std::this_thread::sleep_for(20ms);
+    try {
+        r.view = start_lxcfs(program, state, dir);
+        r.change = Change::changed;
+    } catch (const Error& e) {
+        if (required) throw;
+        // Groups without resources run as before: the host's /proc.
+        r.note = fmt::format("lxcfs could not be started ({}): containers see the host's memory, "
+                             "CPUs and uptime in /proc",
+                             e.message());
     }
-    nlohmann::json j = {{"pid", child.pid()},
-                        {"start_time", process_start_time(child.pid()).value_or(0)},
-                        {"dir", dir.string()}};
-    sys::write_file_atomic(state.dir() / "lxcfs.json", j.dump() + "\n", 0600);
-    child.release();  // runs on its own, for every container that binds its files
-    r.change = Change::changed;
     return r;
 }
 

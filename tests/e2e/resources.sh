@@ -8,7 +8,8 @@
 # inventory has aplspawn_memory_mb and aplspawn_cpus; status checks lxcfs and OOM kills. A
 # process in db that allocates 1 GiB is killed there; db's systemd and sshd keep running, web and
 # the host are untouched, status fails naming the OOM kill (--json too). A second spawn uses the
-# running lxcfs. Teardown leaves no cgroup, mount, link or table. A bad value is exit 2.
+# running lxcfs. Teardown leaves no cgroup, mount, link or table. A bad value is exit 2; without
+# lxcfs installed a group with resources is refused (naming the package), one without runs.
 #
 #   APLSPAWN_BINARY=build/aplspawn tests/lib/run-in-ns tests/e2e/resources.sh
 set -euo pipefail
@@ -93,6 +94,27 @@ ap netup
 check_rc "netup" 0
 ap getimage
 check_rc "getimage" 0
+
+# PATH without lxcfs: a group with resources is refused before anything changes; one without
+# runs with the host's /proc and a note.
+NO_LXCFS=$WORK/path-without-lxcfs
+mkdir -p "$NO_LXCFS"
+for d in /bin /sbin /usr/bin /usr/sbin /usr/local/bin /usr/local/sbin; do
+    [[ -d $d ]] && find "$d" -maxdepth 1 -mindepth 1 \( -type f -o -type l \) -exec ln -sf -t "$NO_LXCFS" {} +
+done
+rm -f "$NO_LXCFS/lxcfs"
+PATH=$NO_LXCFS ap spawn db
+check_rc "spawn of db without lxcfs installed" 1
+check_match "one line names lxcfs and its package" "resources \(groups\.NAME\.resources\) need lxcfs: .*lxcfs.*Debian package lxcfs" "$AP_ERR"
+check "no container was started" test ! -e "$STATE/containers/$DB.json"
+check_not "no lxcfs was started" grep -q ' /var/lib/lxcfs fuse.lxcfs ' /proc/mounts
+PATH=$NO_LXCFS ap --timeout 400 spawn web
+check_rc "spawn of web (no resources) without lxcfs installed" 0
+check_contains "a note says so" "[ INFO ] lxcfs is not installed (Debian package lxcfs): containers see the host's memory, CPUs and uptime in /proc" "$AP_ERR"
+check_eq "web's /proc/meminfo is the kernel's" "" "$(in_ct "$NET.10" "grep ' /proc/meminfo ' /proc/self/mountinfo")"
+ap stop web
+check_rc "stop web" 0
+
 ap --timeout 400 spawn
 check_rc "spawn" 0
 ((AP_RC == 0)) || diagnose_fleet

@@ -38,9 +38,10 @@ struct LxcfsResult {
 
 // What spawn uses: the running lxcfs; else, when the program is installed, one started now
 // (`lxcfs -f -l --pidfile STATE/lxcfs.pid DIR`, log STATE/lxcfs.log, bounded wait for its
-// mount); else, when `required` (a selected group has resources), an Error naming the package,
-// and a note when not. A mount that does not answer is an Error: restarting lxcfs under running
-// containers would break theirs.
+// mount). When `required` (a selected group has resources), lxcfs missing (an Error naming the
+// package), failing to start, or a mount that does not answer (restarting lxcfs under running
+// containers would break theirs) is an Error; otherwise each is a note and the containers see
+// the host's /proc.
 LxcfsResult ensure_lxcfs(const StateDir& state, bool required,
                          const std::filesystem::path& dir = kLxcfsDir);
 
