@@ -152,26 +152,13 @@ LxcfsResult ensure_lxcfs(const StateDir& state, bool required, const fs::path& d
 }
 
 std::optional<bool> container_lxcfs_answers(pid_t leader) {
-    std::optional<std::string> info;
+    std::optional<sys::MountInfo> meminfo;
     try {
-        info = sys::read_file_if_exists(fmt::format("/proc/{}/mountinfo", leader));
+        meminfo = sys::find_mount(sys::read_mountinfo_of(leader), "/proc/meminfo");
     } catch (const Error&) {
         return std::nullopt;
     }
-    if (!info) return std::nullopt;
-    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER"
-    bool uses = false;
-    std::string_view s(*info);
-    while (!s.empty() && !uses) {
-        auto nl = s.find('\n');
-        std::string_view line = s.substr(0, nl);
-        if (line.find(" /proc/meminfo ") != std::string_view::npos &&
-            line.find(" - fuse.lxcfs ") != std::string_view::npos)
-            uses = true;
-        if (nl == std::string_view::npos) break;
-        s.remove_prefix(nl + 1);
-    }
-    if (!uses) return std::nullopt;
+    if (!meminfo || meminfo->fstype != "fuse.lxcfs") return std::nullopt;
     return readable(fmt::format("/proc/{}/root/proc/meminfo", leader));
 }
 

@@ -113,6 +113,14 @@ std::vector<MountInfo> read_mountinfo() {
     return entries(t.get());
 }
 
+std::vector<MountInfo> read_mountinfo_of(pid_t pid) {
+    Table t = new_table();
+    const std::string file = fmt::format("/proc/{}/mountinfo", pid);
+    if (int r = mnt_table_parse_file(t.get(), file.c_str()); r < 0)
+        throw Error::from_errno(fmt::format("read {} (libmount)", file), -r);
+    return entries(t.get());
+}
+
 std::optional<MountInfo> find_mount(const std::vector<MountInfo>& mounts,
                                     const fs::path& mount_point) {
     std::optional<MountInfo> found;

@@ -47,6 +47,9 @@ struct MountInfo {
 std::vector<MountInfo> parse_mountinfo(std::string_view text);
 // Reads /proc/self/mountinfo (libmount).
 std::vector<MountInfo> read_mountinfo();
+// The same for another process's mount namespace (/proc/PID/mountinfo; mount points as that
+// process sees them).
+std::vector<MountInfo> read_mountinfo_of(pid_t pid);
 
 // The topmost mount whose mount point is exactly `mount_point` (compared as given: pass a
 // canonical path), if any. Stacked mounts: the last one listed is the visible one.
