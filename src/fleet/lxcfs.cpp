@@ -79,8 +79,10 @@ LxcfsView start_lxcfs(const fs::path& program, const StateDir& state, const fs::
                                     kMountWait.count(), o.log_file.string()));
         std::this_thread::sleep_for(20ms);
     }
+    const auto ref = process_ref(child.pid());
     nlohmann::json j = {{"pid", child.pid()},
-                        {"start_time", process_start_time(child.pid()).value_or(0)},
+                        {"start_time", ref ? ref->start_time : 0},
+                        {"boot_id", ref ? ref->boot_id : std::string()},
                         {"dir", dir.string()}};
     sys::write_file_atomic(state.dir() / "lxcfs.json", j.dump() + "\n", 0600);
     child.release();  // runs on its own, for every container that binds its files

@@ -55,7 +55,7 @@ TEST_CASE("nspawn arguments: CPU affinity, then lxcfs's directory before its fil
     fleet::LaunchSpec spec;
     spec.name = "db20";
     spec.root = "/r";
-    spec.bridge = "br0";
+    spec.network_namespace = "/run/netns/aplspawn-db20";
     spec.resources = db();
     spec.lxcfs = lx;
     auto a = fleet::nspawn_arguments(spec);
