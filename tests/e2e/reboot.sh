@@ -92,6 +92,9 @@ losetup --list --noheadings -O NAME,BACK-FILE | awk -v b="$base" 'index($2, b "/
 for link in $(ip -o link show | awk -F': ' '$2 != "lo" {sub(/@.*/, "", $2); print $2}'); do
     ip link del "$link" 2>/dev/null || true
 done
+# /run is a tmpfs: the containers' named network namespaces and lxcfs's mount go with the boot.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do ip netns delete "$ns" 2>/dev/null || true; done
+mountpoint -q /var/lib/lxcfs && umount -l /var/lib/lxcfs
 nft flush ruleset
 echo 0 >/proc/sys/net/ipv4/ip_forward
 for cg in "${cgroups[@]}"; do
