@@ -52,11 +52,6 @@ EOC
 }
 write_groups_config 2
 UPPER=$WORK/lib/upper
-ans() { # ANSIBLE ARGS...: ansible on the inventory file, output in $ANS, status in $ANS_RC
-    ANS_RC=0
-    ANS=$(timeout 300 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$WORK/inventory.ini" "$@" 2>&1) || ANS_RC=$?
-    printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
-}
 
 # ---------------------------------------------------------------------------------------------
 section "netup, getimage of both images, one spawn"

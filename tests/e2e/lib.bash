@@ -318,6 +318,14 @@ ansible_env() {
         ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_CONFIG=$WORK/ansible/ansible.cfg ANSIBLE_TIMEOUT=30
 }
 
+# ansible on the fleet's inventory file ($WORK/inventory.ini, written by `aplspawn inventory`):
+# output in $ANS (also shown in the log, indented), exit status in $ANS_RC. Never fails the script.
+ans() { # ANSIBLE ARGS...
+    ANS_RC=0
+    ANS=$(timeout 300 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$WORK/inventory.ini" "$@" 2>&1) || ANS_RC=$?
+    printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
+}
+
 # Hosts that answered SUCCESS in ansible's output (`NAME | SUCCESS => ...`), sorted, one a line.
 ansible_successes() { sed -n 's/^\([^ ]*\) | SUCCESS.*/\1/p' <<<"$1" | sort; }
 

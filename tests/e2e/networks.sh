@@ -52,11 +52,6 @@ groups:
     networks:
       backend: ["$BACK.50", "$BACK.60"]
 EOC
-ans() { # ANSIBLE ARGS...: ansible on the inventory file, output in $ANS, status in $ANS_RC
-    ANS_RC=0
-    ANS=$(timeout 300 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$WORK/inventory.ini" "$@" 2>&1) || ANS_RC=$?
-    printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
-}
 # "The outside": a namespace beyond a link of the host's own, as the internet is to a real host.
 make_outside() {
     ip netns add e2e-outside

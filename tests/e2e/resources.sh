@@ -58,11 +58,6 @@ in_ct() { # IP CMD...
     timeout 60 ssh -i "$WORK/fleet_key" -o BatchMode=yes -o StrictHostKeyChecking=yes \
         -o UserKnownHostsFile="$STATE/known_hosts" -o ConnectTimeout=10 "e2e@$ip" "$@" </dev/null
 }
-ans() { # ANSIBLE ARGS...: output in $ANS, status in $ANS_RC
-    ANS_RC=0
-    ANS=$(timeout 300 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$WORK/inventory.ini" "$@" 2>&1) || ANS_RC=$?
-    printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
-}
 # A fact of one host from `ansible -m setup` output (one JSON document per host).
 fact() { # HOST FACT
     python3 - "$1" "$2" "$WORK/setup.out" <<'PY'

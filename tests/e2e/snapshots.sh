@@ -52,11 +52,6 @@ groups:
     ipRange: ["$NET.30", "$NET.40"]
     image: {snapshot: golden}
 EOC
-ans() { # ANSIBLE ARGS...: ansible on the inventory file, output in $ANS, status in $ANS_RC
-    ANS_RC=0
-    ANS=$(timeout 300 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$WORK/inventory.ini" "$@" 2>&1) || ANS_RC=$?
-    printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
-}
 pid_of() { "$APLSPAWN" -c "$CONFIG" pids "$1" 2>/dev/null; }
 in_root() { # NAME FILE: a file of the running container NAME
     local pid
