@@ -52,8 +52,10 @@ std::optional<std::string> check_options(const cli::Operation& op, const cli::Op
     if (o.images && op.name != "cleanup") return fmt::format("--images applies to cleanup, not {}", op.name);
     if (!o.remove.empty() && op.name != "images")
         return fmt::format("--remove applies to images, not {}", op.name);
-    if ((given("--format") || o.list || !o.host.empty()) && op.name != "inventory")
-        return fmt::format("--format, --list and --host apply to inventory, not {}", op.name);
+    if ((given("--format") || o.list || !o.hostvars.empty() || o.direct || !o.known_hosts.empty()) &&
+        op.name != "inventory")
+        return fmt::format("--format, --list, --hostvars, --direct and --known-hosts apply to inventory, not {}",
+                           op.name);
     if (o.timeout_sec && op.name != "spawn" && op.name != "stop")
         return fmt::format("--timeout applies to spawn and stop, not {}", op.name);
     if (o.summary && op.name != "status") return fmt::format("--summary applies to status, not {}", op.name);
@@ -96,7 +98,13 @@ int run(int argc, char** argv) {
     app.add_option("--format", o.format, "inventory: ini (default), yaml or json")
         ->check(CLI::IsMember({"ini", "yaml", "json"}));
     app.add_flag("--list", o.list, "inventory: Ansible dynamic inventory --list");
-    app.add_option("--host", o.host, "inventory: Ansible dynamic inventory --host NAME");
+    app.add_option("--hostvars", o.hostvars, "inventory: Ansible dynamic inventory --host NAME");
+    app.add_option("--host", o.host,
+                   "a fleet with hosts: which host this machine is (default: the one whose address it has)");
+    app.add_flag("--direct", o.direct,
+                 "inventory of a fleet with hosts: reach containers directly, not through their host (ProxyJump)");
+    app.add_option("--known-hosts", o.known_hosts,
+                   "inventory: the known_hosts file Ansible checks host keys against (default: the fleet's)");
     app.add_option("--timeout", o.timeout_sec, "spawn/stop: seconds to wait (overrides config)")
         ->check(CLI::Range(1, 3600));
     app.add_flag("--summary", o.summary, "status: one line per container and the totals");
@@ -149,6 +157,7 @@ int run(int argc, char** argv) {
                 throw Error::usage(fmt::format("{}: group {} has the name of an aplspawn operation: "
                                                "rename the group",
                                                cfg.where("groups." + g->name), g->name));
+        cli::place_this_machine(cfg, o, op);
         if (op.needs_root && ::geteuid() != 0 && !o.dry_run) {
             out::fail(fmt::format("aplspawn {} changes the host and must run as root", op.name));
             return static_cast<int>(Exit::failed);

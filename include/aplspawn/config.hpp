@@ -203,6 +203,30 @@ struct Container {
     const Image& image() const { return group->image; }
 };
 
+// hosts.NAME (new): one machine of a fleet spread over several hosts. Every host runs aplspawn
+// with the same file and brings up its own groups' containers; their bridges are joined into one
+// L2 segment by VXLAN (the fabric). Derived from the file alone, so every machine agrees.
+struct Host {
+    std::string name;                 // hosts.NAME
+    Ipv4 address;                     // hosts.NAME.address: where the other hosts reach it
+    std::vector<std::string> groups;  // hosts.NAME.groups: the groups whose containers run there
+    int index = 0;                    // its place in the file, from 0
+    // Its own address on the fleet's bridge (bridge.address + index: .1 on the first host, .2 on
+    // the second): one L2 segment cannot carry one address on two bridges. Its containers route
+    // through it and leave through this host's NAT.
+    Ipv4 gateway;
+    // Its own address on a network besides the bridge: the network's address + index.
+    Ipv4 address_on(const Network& n) const { return Ipv4{n.address.value + static_cast<std::uint32_t>(index)}; }
+};
+
+// fabric (new): the VXLAN that joins the hosts' bridges. The fleet's bridge carries VNI vxlanId,
+// the k-th network (from 1, file order) vxlanId + k.
+struct Fabric {
+    std::uint32_t vxlan_id = 4242;  // fabric.vxlanId: 1..16777215 (minus the networks)
+    int port = 4789;                // fabric.port: the UDP port (IANA's VXLAN port by default)
+    std::uint32_t vni(int network_index) const { return vxlan_id + static_cast<std::uint32_t>(network_index); }
+};
+
 struct Config {
     fs::path file;  // absolute path of the YAML file
     Bridge bridge;
@@ -213,6 +237,25 @@ struct Config {
     std::vector<Container> fleet;  // group by group in file order, each by ascending IP
     std::vector<std::shared_ptr<const Network>> networks;  // networks (new), in file order
     bool has_groups() const { return groups.size() != 1 || !groups.front()->implicit; }
+
+    // hosts (new): the machines the fleet runs on, in file order; empty for a one-machine fleet.
+    std::vector<std::shared_ptr<const Host>> hosts;
+    Fabric fabric;  // fabric (new): only used with hosts
+    // The host this run acts as (place_on_host): its groups' containers are the ones host-side
+    // operations act on, its addresses the ones netup puts on the bridges. nullptr: a fleet
+    // without hosts, or a machine that is none of them (a controller: names, inventory).
+    std::shared_ptr<const Host> local;
+    bool multi_host() const { return !hosts.empty(); }
+    const Host* find_host(std::string_view name) const;
+    // The host a group runs on (nullptr without hosts).
+    const Host* host_of(const Group& g) const;
+    // Whether this run acts on the container: every container without hosts, else the local
+    // host's.
+    bool is_local(const Container& ct) const;
+    // This machine's address on the fleet's bridge and on a network: the local host's, else the
+    // file's.
+    Ipv4 gateway() const { return local ? local->gateway : bridge.address; }
+    Ipv4 address_on(const Network& n) const { return local ? local->address_on(n) : n.address; }
 
     // "FILE:LINE: key" for messages about a key found wrong later (a missing key file, say).
     std::string where(std::string_view key) const;
@@ -227,6 +270,13 @@ struct Config {
 
     std::map<std::string, int, std::less<>> lines;  // key -> 1-based line in file
 };
+
+// Which host of the file this machine is: the one named (--host NAME), else the one whose
+// address is one of `own_addresses` (this machine's). Sets c.local. Throws Error (exit 2) for a
+// name the file does not have; `required` (host-side operations): also when no host matches.
+// A file without hosts: nothing to choose; a name given is refused.
+void place_on_host(Config& c, const std::string& name, const std::vector<Ipv4>& own_addresses,
+                   bool required);
 
 // Reads and validates. Throws Error (exit 2) naming file, line, key and value.
 Config load(const fs::path& file);

@@ -27,17 +27,17 @@ Exit print(std::string_view text) {
 Exit run_inventory(const Context& ctx) {
     const Options& o = ctx.options;
     const config::Config& c = ctx.config;
-    inventory::Inventory inv = inventory::from_config(c);
+    inventory::Inventory inv = inventory::from_config(c, {o.known_hosts, o.direct});
 
-    if (o.list || !o.host.empty()) {  // the dynamic protocol: JSON, no side effects
-        if (o.list && !o.host.empty()) throw Error::usage("inventory: --list and --host exclude each other");
-        if (o.format != "ini") throw Error::usage("inventory: --list and --host print JSON; --format does not apply");
+    if (o.list || !o.hostvars.empty()) {  // the dynamic protocol: JSON, no side effects
+        if (o.list && !o.hostvars.empty()) throw Error::usage("inventory: --list and --hostvars exclude each other");
+        if (o.format != "ini") throw Error::usage("inventory: --list and --hostvars print JSON; --format does not apply");
         if (o.list) return print(inventory::dynamic_list(inv).dump(2) + "\n");
-        auto vars = inventory::dynamic_host(inv, o.host);
+        auto vars = inventory::dynamic_host(inv, o.hostvars);
         if (!vars)
-            throw Error(fmt::format("inventory --host {}: no container of that name in the fleet "
+            throw Error(fmt::format("inventory --hostvars {}: no container of that name in the fleet "
                                     "(aplspawn -o names lists them)",
-                                    o.host));
+                                    o.hostvars));
         return print(vars->dump(2) + "\n");
     }
 

@@ -1,6 +1,6 @@
 // netdown: removes exactly what netup created (its record in the state directory, net.json):
 // aplspawn's nftables table, every bridge it created (or the address it added to one it found),
-// and ip_forward back to what it was. Refuses while containers of the fleet run, unless --force.
+// the fabric's VXLAN ports of a fleet with hosts, and ip_forward back to what it was. Refuses while containers of the fleet run, unless --force.
 #include "aplspawn/fleet/network.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/net/forwarding.hpp"
@@ -64,6 +64,8 @@ void print_plan(const net::DownPlan& p, const net::DownObserved& now) {
     for (std::size_t i = 0; i < t.bridges.size(); ++i) {
         const auto& b = t.bridges[i];
         const auto& bp = p.bridges[i];
+        if (bp.delete_vxlan) out::plan(fmt::format("Delete VXLAN {} (bridge {}'s port to the other hosts)", b.vxlan, b.bridge));
+        if (bp.restore_mtu) out::plan(fmt::format("Set bridge {} MTU back to {}", b.bridge, bp.restore_mtu));
         if (bp.delete_bridge) out::plan(fmt::format("Delete bridge {}", b.bridge));
         if (bp.remove_address) out::plan(fmt::format("Remove address {} from bridge {}", b.address.str(), b.bridge));
         if (bp.set_down) out::plan(fmt::format("Set bridge {} down", b.bridge));
@@ -83,6 +85,16 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::DownPlan& p, const n
         const auto& b = t.bridges[i];
         const auto& bp = p.bridges[i];
         const auto& link = now.bridges[i].link;
+        if (bp.delete_vxlan) {
+            with_context(fmt::format("remove VXLAN {}", b.vxlan), [&] { net::delete_link(nl, *now.bridges[i].vxlan); });
+            step(fmt::format("Removing VXLAN {} (bridge {}'s port to the other hosts)", b.vxlan, b.bridge),
+                 Change::changed);
+        }
+        if (bp.restore_mtu) {
+            with_context(fmt::format("set bridge {} MTU {}", b.bridge, bp.restore_mtu),
+                         [&] { net::set_mtu(nl, *link, bp.restore_mtu); });
+            step(fmt::format("Setting bridge {} MTU back to {}", b.bridge, bp.restore_mtu), Change::changed);
+        }
         if (bp.delete_bridge) {
             with_context(fmt::format("remove bridge {}", b.bridge), [&] { net::delete_link(nl, *link); });
             step(fmt::format("Removing bridge {}", b.bridge), Change::changed);

@@ -11,6 +11,7 @@
 #include "cli/operation.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 #include <tuple>
@@ -22,6 +23,35 @@ namespace {
 
 void step(const std::string& title, Change change) {
     out::ok(change == Change::changed ? title : title + std::string(out::already_so));
+}
+
+std::string peers_text(const std::vector<Ipv4>& peers) {
+    std::vector<std::string> out;
+    for (Ipv4 p : peers) out.push_back(p.str());
+    return fmt::format("{}", fmt::join(out, ", "));
+}
+
+std::string fabric_title(const net::BridgeSpec& b) {
+    const auto& f = *b.fabric;
+    return fmt::format("Joining bridge {} to {} other host{} over VXLAN {} (id {}, port {})", b.name, f.peers.size(),
+                       f.peers.size() == 1 ? "" : "s", f.vxlan.name, f.vxlan.vni, f.vxlan.port);
+}
+
+void print_fabric_plan(const net::BridgeSpec& b, const net::FabricUpPlan& p) {
+    const auto& v = b.fabric->vxlan;
+    if (p.nothing()) step(fabric_title(b), Change::unchanged);
+    if (p.create_vxlan)
+        out::plan(fmt::format("Create VXLAN {} (id {}, port {}, local {}, no learning, MTU {})", v.name, v.vni, v.port,
+                              v.local.str(), p.mtu));
+    if (p.set_vxlan_mtu) out::plan(fmt::format("Set VXLAN {} MTU {}", v.name, p.mtu));
+    if (p.set_bridge_mtu)
+        out::plan(fmt::format("Set bridge {} MTU {} (the underlay's minus {} for VXLAN)", b.name, p.mtu,
+                              net::kVxlanOverhead));
+    if (p.attach) out::plan(fmt::format("Make {} a port of bridge {}", v.name, b.name));
+    if (p.set_up) out::plan(fmt::format("Set {} up", v.name));
+    if (!p.add_peers.empty()) out::plan(fmt::format("Flood {} to {}", v.name, peers_text(p.add_peers)));
+    if (!p.remove_peers.empty())
+        out::plan(fmt::format("Stop flooding {} to {} (no longer hosts of the file)", v.name, peers_text(p.remove_peers)));
 }
 
 struct Titles {
@@ -44,6 +74,7 @@ void print_plan(const net::NetSpec& spec, const net::Observed& now, const net::U
         if (p.create_bridge) out::plan(fmt::format("Create {}", b.title()));
         if (p.add_address) out::plan(fmt::format("Add address {} to bridge {}", b.address.str(), b.name));
         if (p.set_up) out::plan(fmt::format("Set bridge {} up", b.name));
+        if (p.fabric) print_fabric_plan(b, *p.fabric);
     }
     if (plan.enable_forwarding)
         out::plan(fmt::format("Enable traffic forwarding system-wide (net.ipv4.ip_forward {} -> 1)", now.ip_forward));
@@ -70,6 +101,42 @@ void print_plan(const net::NetSpec& spec, const net::Observed& now, const net::U
             if (b.nat)
                 out::plan(fmt::format("  chain {}: masquerade {} leaving through any link but {}",
                                       net::kPostroutingChain, b.subnet().str(), b.name));
+}
+
+// The fabric's steps on one bridge (already there and up): its VXLAN port made (recorded before
+// anything else is done to it), the MTUs, the port attached and up, the peers flooded to.
+template <class Save>
+Change apply_fabric(net::Netlink& nl, const net::BridgeSpec& b, const net::FabricUpPlan& p, net::BridgeRecord& rec,
+                    Save&& save) {
+    Change c = Change::unchanged;
+    net::VxlanSpec spec = b.fabric->vxlan;
+    spec.mtu = p.mtu;
+    auto need = [&](const std::string& name) {
+        auto link = net::find_link(nl, name);
+        if (!link) throw Error::from_errno(fmt::format("find link {}", name), ENODEV);
+        return *link;
+    };
+    if (p.create_vxlan) {
+        net::create_vxlan(nl, spec);
+        rec.vxlan = spec.name;
+        rec.vxlan_index = need(spec.name).index;
+        rec.vxlan_created = true;
+        save();
+        c = Change::changed;
+    }
+    net::Link bridge = need(b.name);
+    if (p.set_bridge_mtu && !rec.bridge_created && !rec.mtu_before) {
+        rec.mtu_before = bridge.mtu;
+        save();
+    }
+    net::Link vxlan = need(spec.name);
+    if (p.set_vxlan_mtu) c |= net::set_mtu(nl, vxlan, p.mtu);
+    if (p.set_bridge_mtu) c |= net::set_mtu(nl, bridge, p.mtu);
+    if (p.attach) c |= net::set_master(nl, vxlan, bridge.index);
+    if (p.set_up) c |= net::set_link_up(nl, need(spec.name), true);
+    for (Ipv4 peer : p.add_peers) c |= net::add_flood_peer(nl, vxlan, peer);
+    for (Ipv4 peer : p.remove_peers) c |= net::remove_flood_peer(nl, vxlan, peer);
+    return c;
 }
 
 // Applies plan, keeping the record up to date after every change (saved atomically); on_disk is
@@ -119,6 +186,11 @@ void apply(net::Netlink& nl, net::Nftables& nft, const net::NetSpec& spec, const
             }
         });
         step(t.bridges[i], bridge);
+        if (p.fabric) {
+            Change joined = with_context(fmt::format("join {} to the other hosts", b.title()),
+                                         [&] { return apply_fabric(nl, b, *p.fabric, *record.find(b.name), save); });
+            step(fabric_title(b), joined);
+        }
     }
 
     Change forwarding = Change::unchanged;
@@ -160,7 +232,10 @@ Exit run_netup(const Context& ctx) {
     } else if (plan.nothing()) {
         // Nothing to change: not even the state directory is touched.
         Titles t(spec);
-        for (const auto& title : t.bridges) step(title, Change::unchanged);
+        for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
+            step(t.bridges[i], Change::unchanged);
+            if (spec.bridges[i].fabric) step(fabric_title(spec.bridges[i]), Change::unchanged);
+        }
         for (const auto* title : {&t.forwarding, &t.forward_rules, &t.nat_rules}) step(*title, Change::unchanged);
     } else {
         auto lock = sys::DirLock::acquire(state.dir(), "netup");
@@ -168,7 +243,13 @@ Exit run_netup(const Context& ctx) {
         net::NetRecord rec = record.value_or(net::NetRecord{});
         rec.table = spec.table;
         for (const auto& b : spec.bridges)
-            if (!rec.find(b.name)) rec.bridges.push_back({b.name, b.network, 0, false, b.address.str(), false, false});
+            if (!rec.find(b.name)) {
+                net::BridgeRecord r;
+                r.bridge = b.name;
+                r.network = b.network;
+                r.address = b.address.str();
+                rec.bridges.push_back(std::move(r));
+            }
         net::reconcile_record(rec, spec, now);
         apply(nl, nft, spec, now, plan, rec, record, record_file);
     }

@@ -23,7 +23,10 @@ struct Options {
     bool images = false;                                 // --images (cleanup)
     std::string format = "ini";                          // --format (inventory)
     bool list = false;                                   // --list (inventory, dynamic protocol)
-    std::string host;                                    // --host NAME (inventory, dynamic)
+    std::string host;                                    // --host NAME: which host of the file this is
+    std::string hostvars;                                // --hostvars NAME (inventory, dynamic --host)
+    bool direct = false;                                 // --direct (inventory: no ProxyJump)
+    std::string known_hosts;                             // --known-hosts FILE (inventory)
     std::optional<int> timeout_sec;                      // --timeout (spawn, stop)
     bool summary = false;                                // --summary (status)
     std::string remove;                                  // --remove NAME (images)
@@ -45,6 +48,9 @@ struct Operation {
     bool changes_host;  // accepts --dry-run
     bool prints_data;   // accepts --json
     bool takes_targets; // acts on part of the fleet: group or container names after it
+    // Acts on this machine's part of a fleet with hosts (its groups' containers, its bridges):
+    // needs to know which host it is. names and inventory describe the whole fleet anywhere.
+    bool needs_host = true;
 };
 
 std::span<const Operation> operations();
@@ -67,5 +73,10 @@ Exit run_reset(const Context&);
 Exit run_images(const Context&);
 Exit run_enable(const Context&);
 Exit run_disable(const Context&);
+Exit run_known_hosts(const Context&);
+
+// Which host of a fleet with hosts this machine is (--host NAME, else by its addresses): sets
+// config.local. Refused (exit 2) for an operation that needs a host when none matches.
+void place_this_machine(config::Config& config, const Options& options, const Operation& op);
 
 }  // namespace aplspawn::cli

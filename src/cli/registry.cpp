@@ -22,9 +22,9 @@ constexpr std::array kOperations = {
               true, true},
     Operation{"pids", "print the leader PID of each running container", run_pids, false, false,
               true, true},
-    Operation{"names", "print the name of each container", run_names, false, false, true, true},
+    Operation{"names", "print the name of each container", run_names, false, false, true, true, false},
     Operation{"inventory", "print (and write) the Ansible inventory of the fleet", run_inventory, false,
-              false, true, false},
+              false, true, false, false},
     Operation{"cleanup", "remove the fleet's containers' data and state (after stop)", run_cleanup,
               true, true, false, true},
     Operation{"snapshot", "make an image of the store from a container: snapshot CONTAINER NAME",
@@ -32,11 +32,13 @@ constexpr std::array kOperations = {
     Operation{"reset", "put containers back to their image's state, keeping their identity",
               run_reset, true, true, false, true},
     Operation{"images", "list the local store's images (--remove NAME takes one out)", run_images,
-              false, true, true, false},
+              false, true, true, false, false},
     Operation{"enable", "on a systemd host: bring this fleet up at every boot (netup, spawn)",
               run_enable, true, true, false, false},
     Operation{"disable", "remove what enable installed (the fleet keeps running)", run_disable,
               true, true, false, false},
+    Operation{"known-hosts", "print the SSH host keys of this host's containers (known_hosts lines)",
+              run_known_hosts, false, false, false, true},
 };
 
 }  // namespace

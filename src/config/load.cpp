@@ -9,6 +9,7 @@
 #include "aplspawn/error.hpp"
 #include "aplspawn/image/url.hpp"
 #include "aplspawn/text.hpp"
+#include "config/hosts.hpp"
 #include "config/resources.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_json.hpp"
@@ -48,7 +49,11 @@ Keys concat(std::initializer_list<const Keys*> parts) {
 
 const YamlReader::Schema& schema() {
     static const YamlReader::Schema s = {
-        {"", {"bridge", "ipt", "path", "image", "cntVariables", "cntCommon", "groups", "networks"}},
+        {"", {"bridge", "ipt", "path", "image", "cntVariables", "cntCommon", "groups", "networks", "hosts",
+              "fabric"}},
+        {"hosts", {"*"}},
+        {"hosts.*", {"address", "groups"}},
+        {"fabric", {"vxlanId", "port"}},
         {"bridge", {"name", "address", "network", "netPrefix"}},
         {"ipt", {"chainName"}},
         {"path",
@@ -634,6 +639,7 @@ Config parse(std::string_view yaml_text, const fs::path& file) {
     p.nat(c);
     p.paths(c);
     p.networks(c);
+    read_hosts(reader, c);
     const bool groups = reader.node("groups").has_value();
     if (groups) {
         auto g = reader.node("groups");
@@ -646,11 +652,15 @@ Config parse(std::string_view yaml_text, const fs::path& file) {
     top.image = std::move(image);
     finish_vars(top);
     if (groups) {
-        for (const auto& name : reader.keys("groups"))
-            c.groups.push_back(std::make_shared<const Group>(parse_group(p, c, top, name)));
+        for (const auto& name : reader.keys("groups")) {
+            Group g = parse_group(p, c, top, name);
+            place_group(reader, c, g);
+            c.groups.push_back(std::make_shared<const Group>(std::move(g)));
+        }
     } else {
         top.name = std::string(kFleetGroup);
         top.implicit = true;
+        place_group(reader, c, top);
         c.groups.push_back(std::make_shared<const Group>(std::move(top)));
     }
     validate(c, reader);

@@ -1,5 +1,7 @@
 #include "config/validate.hpp"
 
+#include "config/hosts.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -157,7 +159,7 @@ void check_range(const Config& c, const Group& g, const YamlReader& r) {
     auto inside = [&](Ipv4 ip) { return k.range_begin <= ip && ip < k.range_end; };
     if (inside(c.bridge.address))
         r.fail(key, fmt::format("{} contains the bridge address {}", shown, c.bridge.address.str()));
-    if (inside(g.vars.gateway))
+    if (!c.multi_host() && inside(g.vars.gateway))  // with hosts: check_host_addresses
         r.fail(key, fmt::format("{} contains the gateway cntVariables.defGateway {}", shown,
                                 g.vars.gateway.str()));
     std::uint32_t size = k.range_end.value - k.range_begin.value;
@@ -309,6 +311,7 @@ void check_between_groups(const Config& c, const YamlReader& r) {
 void validate(Config& c, const YamlReader& r) {
     check_bridge(c, r);
     check_networks(c, r);
+    check_hosts(c, r);
     for (const auto& g : c.groups) check_vars(c, *g, r);
     check_paths(c, r);
     for (const auto& g : c.groups) {
@@ -318,6 +321,7 @@ void validate(Config& c, const YamlReader& r) {
     }
     for (const auto& g : c.groups) add_containers(c, g, r);
     check_between_groups(c, r);
+    check_host_addresses(c, r);
 }
 
 std::vector<Ipv4> fleet_addresses(Ipv4 begin, Ipv4 end, int amount) {

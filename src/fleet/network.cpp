@@ -68,8 +68,19 @@ NetworkRecord record_of(const net::ContainerNetwork& n) {
 net::NetSpec host_network_spec(const config::Config& c) {
     net::NetSpec s;
     s.table = c.nat.table;
-    s.bridges.push_back({c.bridge.name, {c.bridge.address, c.bridge.prefix}, "", true});
-    for (const auto& n : c.networks) s.bridges.push_back({n->bridge, {n->address, n->prefix}, n->name, n->nat});
+    s.bridges.push_back({c.bridge.name, {c.gateway(), c.bridge.prefix}, "", true, std::nullopt});
+    for (const auto& n : c.networks)
+        s.bridges.push_back({n->bridge, {c.address_on(*n), n->prefix}, n->name, n->nat, std::nullopt});
+    if (c.local) {  // a fleet over several hosts: every bridge joined to the others' by VXLAN
+        std::vector<Ipv4> peers;
+        for (const auto& h : c.hosts)
+            if (h != c.local) peers.push_back(h->address);
+        for (std::size_t i = 0; i < s.bridges.size(); ++i) {
+            const std::uint32_t vni = c.fabric.vni(static_cast<int>(i));
+            s.bridges[i].fabric = net::FabricSpec{{net::vxlan_name(vni), vni, c.fabric.port, c.local->address, 0},
+                                                  peers, c.local->name};
+        }
+    }
     return s;
 }
 

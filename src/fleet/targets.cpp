@@ -19,13 +19,39 @@ std::vector<const config::Container*> Selection::of(const config::Config& c) con
     return out;
 }
 
+namespace {
+
+// Another host's group or container named on this host: where it runs instead.
+void refuse_remote(const config::Config& c, const std::string& target) {
+    const config::Group* g = c.find_group(target);
+    if (!g)
+        if (const config::Container* ct = c.find(target)) g = ct->group.get();
+    const config::Host* h = g ? c.host_of(*g) : nullptr;
+    if (!h || h == c.local.get()) return;
+    throw Error::usage(fmt::format("{}: {} runs on host {} ({}), this is host {}: run it there",
+                                   target, c.find_group(target) ? "group " + target : "container " + target,
+                                   h->name, h->address.str(), c.local->name));
+}
+
+}  // namespace
+
 Selection select_targets(const config::Config& c,
                          const std::vector<std::pair<std::string, std::string>>& recorded,
-                         const std::vector<std::string>& targets) {
+                         const std::vector<std::string>& targets, Scope scope) {
     Selection s;
-    if (targets.empty()) return s;
+    const bool on_host = scope == Scope::this_host && c.local;
+    if (targets.empty()) {
+        if (!on_host) return s;
+        // This host's containers, and whatever is recorded here.
+        s.all = false;
+        for (const auto& ct : c.fleet)
+            if (c.is_local(ct)) s.names.insert(ct.name);
+        for (const auto& [name, group] : recorded) s.names.insert(name);
+        return s;
+    }
     s.all = false;
     for (const auto& t : targets) {
+        if (on_host) refuse_remote(c, t);
         bool found = false;
         if (const config::Group* g = c.find_group(t)) {
             found = true;
@@ -56,9 +82,9 @@ Selection select_targets(const config::Config& c,
 }
 
 Selection select_targets(const config::Config& c, const StateDir& state,
-                         const std::vector<std::string>& targets) {
+                         const std::vector<std::string>& targets, Scope scope) {
     std::vector<std::pair<std::string, std::string>> recorded;
-    if (!targets.empty()) {
+    if (!targets.empty() || (scope == Scope::this_host && c.local)) {
         recorded = state.members();
         for (const auto& name : recorded_names(state)) {
             std::string group;
@@ -70,7 +96,7 @@ Selection select_targets(const config::Config& c, const StateDir& state,
             recorded.emplace_back(name, group);
         }
     }
-    return select_targets(c, recorded, targets);
+    return select_targets(c, recorded, targets, scope);
 }
 
 }  // namespace aplspawn::fleet

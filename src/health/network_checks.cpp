@@ -7,10 +7,12 @@
 #include "aplspawn/net/nat.hpp"
 #include "aplspawn/net/netlink.hpp"
 #include "aplspawn/net/nftables.hpp"
+#include "aplspawn/net/vxlan.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace aplspawn::health {
@@ -89,6 +91,35 @@ void bridge_checks(Report& report, std::optional<net::Netlink>& nl, const std::s
     }));
 }
 
+// A fleet with hosts: the bridge's VXLAN port to the other hosts is there as netup makes it, a
+// port of the bridge, up, and floods to every other host.
+void fabric_check(Report& report, std::optional<net::Netlink>& nl, const std::string& nl_error,
+                  const std::string& id, const net::BridgeSpec& b) {
+    const auto& f = *b.fabric;
+    report.push_back(checked(id + ".fabric",
+                             fmt::format("Checking if {} reaches the other hosts over VXLAN {}", b.title(),
+                                         f.vxlan.name),
+                             [&](CheckResult& r) {
+                                 if (!nl_error.empty()) throw Error(nl_error);
+                                 auto v = net::find_link(*nl, f.vxlan.name);
+                                 auto br = net::find_link(*nl, b.name);
+                                 if (!v) throw Error(fmt::format("no link {} (aplspawn -o netup makes it)", f.vxlan.name));
+                                 if (!v->vxlan || *v->vxlan != f.vxlan.info())
+                                     throw Error(fmt::format("{} is not the fabric's VXLAN (id {}, port {}, local {})",
+                                                             v->name, f.vxlan.vni, f.vxlan.port, f.vxlan.local.str()));
+                                 if (!br || v->master != br->index)
+                                     throw Error(fmt::format("{} is not a port of bridge {}", v->name, b.name));
+                                 if (!v->up()) throw Error(fmt::format("{} is down", v->name));
+                                 auto have = net::flood_peers(*nl, *v);
+                                 std::vector<std::string> missing;
+                                 for (Ipv4 p : f.peers)
+                                     if (std::find(have.begin(), have.end(), p) == have.end()) missing.push_back(p.str());
+                                 if (!missing.empty())
+                                     throw Error(fmt::format("{} does not flood to {}", v->name, fmt::join(missing, ", ")));
+                                 r.ok = true;
+                             }));
+}
+
 }  // namespace
 
 Report network_checks(const config::Config& c) {
@@ -102,14 +133,18 @@ Report network_checks(const config::Config& c) {
     } catch (const Error& e) {
         nl_error = e.message();
     }
-    const net::Address address{c.bridge.address, c.bridge.prefix};
+    const net::NetSpec spec = fleet::host_network_spec(c);
+    const net::Address address = spec.main().address;
     bridge_checks(report, nl, nl_error, "bridge", bridge, "bridge " + bridge, address,
                   fmt::format("Checking if bridge has IP {} assigned", address.str()));
-    for (const auto& n : c.networks) {
-        const net::Address a{n->address, n->prefix};
+    if (spec.main().fabric) fabric_check(report, nl, nl_error, "bridge", spec.main());
+    for (std::size_t i = 0; i < c.networks.size(); ++i) {
+        const auto& n = c.networks[i];
+        const net::BridgeSpec& b = spec.bridges.at(i + 1);
         const std::string what = fmt::format("bridge {} of network {}", n->bridge, n->name);
-        bridge_checks(report, nl, nl_error, "network." + n->name, n->bridge, what, a,
-                      fmt::format("Checking if {} has IP {} assigned", what, a.str()));
+        bridge_checks(report, nl, nl_error, "network." + n->name, n->bridge, what, b.address,
+                      fmt::format("Checking if {} has IP {} assigned", what, b.address.str()));
+        if (b.fabric) fabric_check(report, nl, nl_error, "network." + n->name, b);
     }
 
     report.push_back(checked("forwarding",
@@ -121,10 +156,10 @@ Report network_checks(const config::Config& c) {
 
     report.push_back(checked("nat", fmt::format("Checking NAT table {}", c.nat.table), [&](CheckResult& r) {
         net::Nftables nft;
-        const net::NatSpec spec = fleet::host_network_spec(c).nat();
-        net::NatState st = net::inspect_nat(nft, spec);
+        const net::NatSpec nat = spec.nat();
+        net::NatState st = net::inspect_nat(nft, nat);
         r.ok = st.complete();
-        if (!r.ok) r.detail = st.problem(spec);
+        if (!r.ok) r.detail = st.problem(nat);
     }));
     return report;
 }

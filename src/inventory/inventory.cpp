@@ -95,13 +95,14 @@ std::string ssh_common_args(const fs::path& known_hosts) {
            " -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes";
 }
 
-Inventory from_config(const config::Config& c) {
+Inventory from_config(const config::Config& c, const Options& options) {
     Inventory inv;
     // Pipelining: one ssh session per task instead of three (no temporary module files). Safe
     // with what aplspawn provisions: its sudoers drop-in has no requiretty (docs/inventory.md).
     inv.vars["ansible_pipelining"] = true;
-    const std::string common_args =
-        ssh_common_args(fs::absolute(fleet::StateDir(c).known_hosts()).lexically_normal());
+    const fs::path known_hosts = options.known_hosts.empty() ? fleet::StateDir(c).known_hosts() : options.known_hosts;
+    const std::string common_args = ssh_common_args(fs::absolute(known_hosts).lexically_normal());
+    const bool through_hosts = c.multi_host() && !c.local && !options.direct;
     if (c.has_groups())
         for (const auto& g : c.groups) inv.children.push_back({g->name, g->ansible_vars});
     // Each image's own root, for containers whose overlay is not mounted.
@@ -115,9 +116,12 @@ Inventory from_config(const config::Config& c) {
         h.user = ct.vars().user_name;
         h.private_key = fs::absolute(ct.common().ssh_private_key).lexically_normal().string();
         h.ssh_common_args = common_args;
+        const config::Host* on = c.host_of(*ct.group);
+        if (on && through_hosts) h.ssh_common_args += " -o ProxyJump=" + on->address.str();
         h.python_interpreter = python_in_root(ct.common().home_path / ct.name);
         if (h.python_interpreter.empty()) h.python_interpreter = image_python[ct.image().name];
         h.facts = {{"aplspawn_group", ct.group->name}, {"aplspawn_image", ct.image().name}};
+        if (on) h.facts.emplace_back("aplspawn_host", on->name);
         // Its addresses on the other networks, by network (ansible_host stays the main one).
         if (!c.networks.empty()) {
             nlohmann::ordered_json nets = nlohmann::ordered_json::object();

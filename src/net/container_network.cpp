@@ -31,7 +31,9 @@ void create_interface(Netlink& host, Netlink& inside, int host_ns, const Interfa
     with_context(fmt::format("interface {} ({} on the host, bridge {})", i.name, i.host_name, i.bridge), [&] {
         Link bridge = need_link(host, i.bridge, "on the host");
         if (!bridge.is_bridge()) throw Error(fmt::format("{} is not a bridge", i.bridge));
-        create_veth(inside, {i.host_name, i.host_mac, i.name, i.mac});
+        // The bridge's MTU on both ends: a bridge joined to other hosts by VXLAN has the
+        // underlay's minus the tunnel's overhead, and full-size packets must cross it whole.
+        create_veth(inside, {i.host_name, i.host_mac, i.name, i.mac, bridge.mtu});
         set_alias(inside, need_link(inside, i.host_name, "in the container's namespace"), i.alias);
         move_to_netns(inside, need_link(inside, i.host_name, "in the container's namespace"), host_ns);
         Link end = need_link(host, i.host_name, "on the host");

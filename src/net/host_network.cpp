@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace aplspawn::net {
@@ -68,7 +69,11 @@ std::string NetRecord::to_json() const {
                         {"bridge_index", b.bridge_index},
                         {"address", b.address},
                         {"address_added", b.address_added},
-                        {"link_set_up", b.link_set_up}});
+                        {"link_set_up", b.link_set_up},
+                        {"vxlan", b.vxlan},
+                        {"vxlan_index", b.vxlan_index},
+                        {"vxlan_created", b.vxlan_created},
+                        {"mtu_before", b.mtu_before}});
     json j = {{"bridges", list},
               {"table", table},
               {"ip_forward_before", ip_forward_before ? json(*ip_forward_before) : json(nullptr)}};
@@ -88,6 +93,10 @@ NetRecord NetRecord::from_json(std::string_view text, const std::filesystem::pat
             x.address = b.at("address").get<std::string>();
             x.address_added = b.value("address_added", false);
             x.link_set_up = b.value("link_set_up", false);
+            x.vxlan = b.value("vxlan", "");
+            x.vxlan_index = b.value("vxlan_index", 0);
+            x.vxlan_created = b.value("vxlan_created", false);
+            x.mtu_before = b.value("mtu_before", 0);
             if (!parse_address(x.address)) throw Error(fmt::format("bad address \"{}\"", x.address));
             return x;
         };
@@ -138,6 +147,9 @@ void check_record_matches(const NetRecord& r, const NetSpec& spec, const std::fi
             diff.push_back(fmt::format("{}, which the config does not have", what));
         else if (b.address != want->address.str())
             diff.push_back(fmt::format("{} with address {} (config: {})", what, b.address, want->address.str()));
+        else if (b.vxlan_created && (!want->fabric || want->fabric->vxlan.name != b.vxlan))
+            diff.push_back(fmt::format("{} joined to other hosts by {} (config: {})", what, b.vxlan,
+                                       want->fabric ? want->fabric->vxlan.name : "no fabric"));
     }
     if (r.table != spec.table) diff.push_back(fmt::format("table {} (config: {})", r.table, spec.table));
     if (diff.empty()) return;
@@ -151,6 +163,11 @@ Observed observe(Netlink& nl, Nftables& nft, const NetSpec& spec) {
         BridgeObserved x;
         x.link = find_link(nl, b.name);
         x.has_address = x.link && carries(nl, *x.link, b.address);
+        if (b.fabric) {
+            x.vxlan = find_link(nl, b.fabric->vxlan.name);
+            if (x.vxlan && x.vxlan->vxlan) x.peers = flood_peers(nl, *x.vxlan);
+            if (!o.underlay) o.underlay = link_with_address(nl, b.fabric->vxlan.local);
+        }
         o.bridges.push_back(std::move(x));
     }
     o.ip_forward = ip_forward();
@@ -168,6 +185,40 @@ bool UpPlan::nothing() const {
     return !enable_forwarding && !write_table();
 }
 
+namespace {
+
+FabricUpPlan plan_fabric(const BridgeSpec& b, const BridgeObserved& o, const std::optional<Link>& underlay) {
+    const FabricSpec& f = *b.fabric;
+    if (!underlay)
+        throw Error(fmt::format("{}: host {}'s address {} (hosts.{}.address) is on no link of this machine: the "
+                                "fabric's VXLAN leaves from it",
+                                b.title(), f.host, f.vxlan.local.str(), f.host));
+    FabricUpPlan fp;
+    fp.mtu = underlay->mtu - kVxlanOverhead;
+    if (o.vxlan) {
+        const Link& v = *o.vxlan;
+        if (!v.vxlan || *v.vxlan != f.vxlan.info())
+            throw Error(fmt::format(
+                "{}: a link {} exists and is not the fabric's VXLAN (id {}, port {}, local {}, no learning): "
+                "remove it, or netdown with the configuration that made it",
+                b.title(), v.name, f.vxlan.vni, f.vxlan.port, f.vxlan.local.str()));
+        if (v.master && (!o.link || v.master != o.link->index))
+            throw Error(fmt::format("{}: its fabric port {} is a port of another link", b.title(), v.name));
+    }
+    fp.create_vxlan = !o.vxlan;
+    fp.set_vxlan_mtu = o.vxlan && o.vxlan->mtu != fp.mtu;
+    fp.set_bridge_mtu = !o.link || o.link->mtu != fp.mtu;
+    fp.attach = !o.vxlan || !o.link || o.vxlan->master != o.link->index;
+    fp.set_up = !o.vxlan || !o.vxlan->up();
+    for (Ipv4 peer : f.peers)
+        if (std::find(o.peers.begin(), o.peers.end(), peer) == o.peers.end()) fp.add_peers.push_back(peer);
+    for (Ipv4 peer : o.peers)
+        if (std::find(f.peers.begin(), f.peers.end(), peer) == f.peers.end()) fp.remove_peers.push_back(peer);
+    return fp;
+}
+
+}  // namespace
+
 UpPlan plan_up(const NetSpec& spec, const Observed& now) {
     UpPlan p;
     for (std::size_t i = 0; i < spec.bridges.size(); ++i) {
@@ -184,6 +235,7 @@ UpPlan plan_up(const NetSpec& spec, const Observed& now) {
         bp.create_bridge = !o.link;
         bp.add_address = !o.has_address;
         bp.set_up = !o.link || !o.link->up();
+        if (b.fabric) bp.fabric = plan_fabric(b, o, now.underlay);
         p.bridges.push_back(bp);
     }
     p.enable_forwarding = now.ip_forward != 1;
@@ -205,6 +257,12 @@ void reconcile_record(NetRecord& record, const NetSpec& spec, const Observed& no
         if (!link) {
             r->address_added = false;
             r->link_set_up = false;
+            r->mtu_before = 0;
+        }
+        const auto& vxlan = now.bridges.at(i).vxlan;
+        if (r->vxlan_created && (!vxlan || vxlan->index != r->vxlan_index)) {
+            r->vxlan_created = false;
+            r->vxlan_index = 0;
         }
     }
 }
@@ -212,12 +270,13 @@ void reconcile_record(NetRecord& record, const NetSpec& spec, const Observed& no
 DownTarget down_target(const std::optional<NetRecord>& record, const NetSpec& spec) {
     DownTarget t;
     if (!record) {
-        for (const auto& b : spec.bridges) t.bridges.push_back({b.name, b.address});
+        for (const auto& b : spec.bridges) t.bridges.push_back({b.name, b.address, ""});
         t.table = spec.table;
         return t;
     }
     // from_json() has checked the addresses.
-    for (const auto& b : record->bridges) t.bridges.push_back({b.bridge, *parse_address(b.address)});
+    for (const auto& b : record->bridges)
+        t.bridges.push_back({b.bridge, *parse_address(b.address), b.vxlan_created ? b.vxlan : ""});
     t.table = record->table;
     return t;
 }
@@ -228,6 +287,7 @@ DownObserved observe_down(Netlink& nl, Nftables& nft, const DownTarget& target) 
         BridgeObserved x;
         x.link = find_link(nl, b.bridge);
         x.has_address = x.link && carries(nl, *x.link, b.address);
+        if (!b.vxlan.empty()) x.vxlan = find_link(nl, b.vxlan);
         o.bridges.push_back(std::move(x));
     }
     o.ip_forward = ip_forward();
@@ -254,6 +314,14 @@ DownPlan plan_down(const std::optional<NetRecord>& record, const DownTarget& tar
         const BridgeObserved& o = now.bridges.at(i);
         BridgeDownPlan bp;
         const BridgeRecord* r = record ? record->find(name) : nullptr;
+        if (r && r->vxlan_created) {
+            if (o.vxlan && o.vxlan->index == r->vxlan_index && o.vxlan->vxlan)
+                bp.delete_vxlan = true;
+            else if (o.vxlan)
+                p.notes.push_back(fmt::format("bridge {}: link {} is not the fabric port netup made (that one is "
+                                              "gone), left as it is",
+                                              name, r->vxlan));
+        }
         if (!r) {
             if (o.link)
                 p.notes.push_back(fmt::format("bridge {}: no record of netup creating or changing it, left as it is",
@@ -268,6 +336,7 @@ DownPlan plan_down(const std::optional<NetRecord>& record, const DownTarget& tar
         } else if (o.link) {
             bp.remove_address = r->address_added && o.has_address;
             bp.set_down = r->link_set_up && o.link->up();
+            if (r->mtu_before && o.link->mtu != r->mtu_before) bp.restore_mtu = r->mtu_before;
         }
         p.bridges.push_back(bp);
     }

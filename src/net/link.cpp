@@ -1,5 +1,7 @@
 #include "aplspawn/net/link.hpp"
 
+#include "net/attrs.hpp"
+
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
@@ -16,30 +18,6 @@
 namespace aplspawn::net {
 namespace {
 
-// Attributes of one message (or nest), indexed by type; types above Max are ignored.
-template <int Max>
-struct Attrs {
-    std::array<const nlattr*, Max + 1> at{};
-
-    static int store(const nlattr* attr, void* data) {
-        auto* self = static_cast<Attrs*>(data);
-        int type = mnl_attr_get_type(attr);
-        if (type >= 0 && type <= Max) self->at[static_cast<std::size_t>(type)] = attr;
-        return MNL_CB_OK;
-    }
-    void parse(const nlmsghdr* nlh, std::size_t family_header_size) {
-        mnl_attr_parse(nlh, static_cast<unsigned>(family_header_size), store, this);
-    }
-    void parse_nested(const nlattr* nest) { mnl_attr_parse_nested(nest, store, this); }
-    const nlattr* operator[](int type) const { return at[static_cast<std::size_t>(type)]; }
-};
-
-Ipv4 attr_ipv4(const nlattr* attr) {
-    std::uint32_t be = 0;
-    if (mnl_attr_get_payload_len(attr) >= sizeof be) std::memcpy(&be, mnl_attr_get_payload(attr), sizeof be);
-    return Ipv4{ntohl(be)};
-}
-
 Link parse_link(const nlmsghdr* nlh) {
     const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
     Attrs<IFLA_MAX> attrs;
@@ -50,10 +28,21 @@ Link parse_link(const nlmsghdr* nlh) {
     if (attrs[IFLA_IFNAME]) link.name = mnl_attr_get_str(attrs[IFLA_IFNAME]);
     if (attrs[IFLA_MASTER]) link.master = static_cast<int>(mnl_attr_get_u32(attrs[IFLA_MASTER]));
     if (attrs[IFLA_IFALIAS]) link.alias = mnl_attr_get_str(attrs[IFLA_IFALIAS]);
+    if (attrs[IFLA_MTU]) link.mtu = static_cast<int>(mnl_attr_get_u32(attrs[IFLA_MTU]));
     if (attrs[IFLA_LINKINFO]) {
         Attrs<IFLA_INFO_MAX> info;
         info.parse_nested(attrs[IFLA_LINKINFO]);
         if (info[IFLA_INFO_KIND]) link.kind = mnl_attr_get_str(info[IFLA_INFO_KIND]);
+        if (link.kind == "vxlan" && info[IFLA_INFO_DATA]) {
+            Attrs<IFLA_VXLAN_MAX> data;
+            data.parse_nested(info[IFLA_INFO_DATA]);
+            VxlanInfo v;
+            if (data[IFLA_VXLAN_ID]) v.vni = mnl_attr_get_u32(data[IFLA_VXLAN_ID]);
+            if (data[IFLA_VXLAN_PORT]) v.port = ntohs(mnl_attr_get_u16(data[IFLA_VXLAN_PORT]));
+            if (data[IFLA_VXLAN_LOCAL]) v.local = attr_ipv4(data[IFLA_VXLAN_LOCAL]);
+            if (data[IFLA_VXLAN_LEARNING]) v.learning = mnl_attr_get_u8(data[IFLA_VXLAN_LEARNING]) != 0;
+            link.vxlan = v;
+        }
     }
     return link;
 }
@@ -148,6 +137,7 @@ void create_veth(Netlink& nl, const VethSpec& spec) {
     ifi.ifi_family = AF_UNSPEC;
     msg.put_str(IFLA_IFNAME, spec.name);
     msg.put_bytes(IFLA_ADDRESS, spec.mac.bytes.data(), spec.mac.bytes.size());
+    if (spec.mtu > 0) msg.put_u32(IFLA_MTU, static_cast<std::uint32_t>(spec.mtu));
     nlattr* info = msg.nest_start(IFLA_LINKINFO);
     msg.put_str(IFLA_INFO_KIND, "veth");
     nlattr* data = msg.nest_start(IFLA_INFO_DATA);
@@ -156,6 +146,7 @@ void create_veth(Netlink& nl, const VethSpec& spec) {
     peer_ifi.ifi_family = AF_UNSPEC;
     msg.put_str(IFLA_IFNAME, spec.peer);
     msg.put_bytes(IFLA_ADDRESS, spec.peer_mac.bytes.data(), spec.peer_mac.bytes.size());
+    if (spec.mtu > 0) msg.put_u32(IFLA_MTU, static_cast<std::uint32_t>(spec.mtu));
     msg.nest_end(peer);
     msg.nest_end(data);
     msg.nest_end(info);
@@ -199,6 +190,15 @@ Change delete_link(Netlink& nl, const Link& link) {
     return Change::changed;
 }
 
+Change set_mtu(Netlink& nl, const Link& link, int mtu) {
+    if (link.mtu == mtu) return Change::unchanged;
+    Message msg(RTM_NEWLINK, 0);
+    change_header(msg, link);
+    msg.put_u32(IFLA_MTU, static_cast<std::uint32_t>(mtu));
+    if (int rc = nl.request(msg); rc < 0) fail(fmt::format("RTM_NEWLINK set mtu {}", mtu), link.name, rc);
+    return Change::changed;
+}
+
 Change set_link_up(Netlink& nl, const Link& link, bool up) {
     if (link.up() == up) return Change::unchanged;
     Message msg(RTM_NEWLINK, 0);
@@ -212,24 +212,31 @@ Change set_link_up(Netlink& nl, const Link& link, bool up) {
     return Change::changed;
 }
 
-std::vector<Address> ipv4_addresses(Netlink& nl, int index) {
+std::vector<LinkAddress> list_ipv4_addresses(Netlink& nl) {
     Message msg(RTM_GETADDR, 0);
     auto& ifa = msg.family_header<ifaddrmsg>();
     ifa.ifa_family = AF_INET;
-    std::vector<Address> out;
+    std::vector<LinkAddress> out;
     nl.dump(
         msg,
         [&](const nlmsghdr* nlh) {
             if (nlh->nlmsg_type != RTM_NEWADDR) return;
             const auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
-            if (a->ifa_family != AF_INET || static_cast<int>(a->ifa_index) != index) return;
+            if (a->ifa_family != AF_INET) return;
             Attrs<IFA_MAX> attrs;
             attrs.parse(nlh, sizeof *a);
             const nlattr* local = attrs[IFA_LOCAL] ? attrs[IFA_LOCAL] : attrs[IFA_ADDRESS];
             if (!local) return;
-            out.push_back(Address{attr_ipv4(local), a->ifa_prefixlen});
+            out.push_back({static_cast<int>(a->ifa_index), Address{attr_ipv4(local), a->ifa_prefixlen}});
         },
         "RTM_GETADDR");
+    return out;
+}
+
+std::vector<Address> ipv4_addresses(Netlink& nl, int index) {
+    std::vector<Address> out;
+    for (const auto& la : list_ipv4_addresses(nl))
+        if (la.index == index) out.push_back(la.address);
     return out;
 }
 

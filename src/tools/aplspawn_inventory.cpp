@@ -36,10 +36,10 @@ int run(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--list") {
             options.list = true;
-        } else if (arg == "--host" && i + 1 < argc) {
-            options.host = argv[++i];
+        } else if (arg == "--host" && i + 1 < argc) {  // Ansible's --host: one host's variables
+            options.hostvars = argv[++i];
         } else if (arg.rfind("--host=", 0) == 0) {
-            options.host = arg.substr(7);
+            options.hostvars = arg.substr(7);
         } else if (arg == "-h" || arg == "--help") {
             std::cout << kUsage;
             return 0;
@@ -47,11 +47,12 @@ int run(int argc, char** argv) {
             return usage("unexpected argument " + arg);
         }
     }
-    if (options.list == !options.host.empty()) return usage("give exactly one of --list, --host NAME");
+    if (options.list == !options.hostvars.empty()) return usage("give exactly one of --list, --host NAME");
 
     out::configure({out::Verbosity::quiet, false});  // stdout is JSON; stderr only for failures
     try {
         config::Config cfg = config::load(config::locate(std::nullopt));
+        cli::place_this_machine(cfg, options, *cli::find_operation("inventory"));  // a fleet with hosts
         return static_cast<int>(cli::run_inventory(cli::Context{cfg, options}));
     } catch (const Error& e) {
         std::cerr << "aplspawn-inventory: " << e.message() << "\n";

@@ -29,7 +29,9 @@
 namespace aplspawn::fleet {
 
 // The host's side of the fleet's networks, for netup, netdown and status: the fleet's bridge
-// (NATed), then each network's bridge (NATed or isolated), and aplspawn's nftables table.
+// (NATed), then each network's bridge (NATed or isolated), and aplspawn's nftables table. A
+// fleet with hosts: this host's own addresses on them, and each joined to the other hosts' by a
+// VXLAN port (VNI fabric.vxlanId + its place: the fleet's bridge 0, the networks 1, 2, ...).
 net::NetSpec host_network_spec(const config::Config& c);
 
 // The name of a container's network namespace: "aplspawn-NAME".

@@ -25,13 +25,18 @@ struct Selection {
     std::vector<const config::Container*> of(const config::Config& c) const;
 };
 
+// A fleet with hosts: host-side operations act on this host's containers (c.local's groups, and
+// what is recorded here); naming another host's group or container is Error::usage naming that
+// host. names and inventory describe the whole fleet.
+enum class Scope { this_host, whole_fleet };
+
 // `recorded`: names of containers with a record and the group each was started in.
 Selection select_targets(const config::Config& c,
                          const std::vector<std::pair<std::string, std::string>>& recorded,
-                         const std::vector<std::string>& targets);
+                         const std::vector<std::string>& targets, Scope scope = Scope::this_host);
 
 // The same, reading the records from the state directory.
 Selection select_targets(const config::Config& c, const StateDir& state,
-                         const std::vector<std::string>& targets);
+                         const std::vector<std::string>& targets, Scope scope = Scope::this_host);
 
 }  // namespace aplspawn::fleet

@@ -63,7 +63,16 @@ struct Inventory {
 // The inventory of the configured fleet. The python interpreter is known when the container's
 // root (its merged overlay, else the image's lower layer) has an executable /usr/bin/python3,
 // resolved inside that root; otherwise it is left out and Ansible discovers it.
-Inventory from_config(const config::Config& c);
+//
+// A fleet with hosts: every host's containers are listed (each with aplspawn_host). On a machine
+// that is none of the hosts (c.local unset: the controller), each container is reached through
+// its host (ssh ProxyJump to the host's address) unless `direct` (the controller routes to the
+// fleet itself); the hosts themselves share the fleet's L2 segment and reach every container.
+struct Options {
+    fs::path known_hosts;  // the known_hosts file to check against; empty: the fleet's (STATE/known_hosts)
+    bool direct = false;   // no ProxyJump
+};
+Inventory from_config(const config::Config& c, const Options& options = {});
 
 // "/usr/bin/python3" when root holds an executable file there (symlinks resolved inside root,
 // never escaping it), else "". Missing or unreadable roots give "".

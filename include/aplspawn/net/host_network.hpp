@@ -10,6 +10,7 @@
 #include "aplspawn/net/nat.hpp"
 #include "aplspawn/net/netlink.hpp"
 #include "aplspawn/net/nftables.hpp"
+#include "aplspawn/net/vxlan.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -18,12 +19,21 @@
 
 namespace aplspawn::net {
 
+// A fleet over several hosts: the VXLAN port that joins a bridge to the same bridge on the other
+// hosts (net/vxlan.hpp). Its MTU, and the bridge's, is the underlay's minus kVxlanOverhead.
+struct FabricSpec {
+    VxlanSpec vxlan;          // name, id, port and local address (mtu: from the underlay)
+    std::vector<Ipv4> peers;  // the other hosts' addresses
+    std::string host;         // this host's name, for messages
+};
+
 // One bridge of the fleet: the fleet's own (bridge.name, NATed out) or a network's.
 struct BridgeSpec {
     std::string name;     // the bridge
     Address address;      // the host's address on it (the fleet's gateway on the fleet's bridge)
     std::string network;  // "" for the fleet's bridge, else the network's name (for messages)
     bool nat = true;      // NATed out; false: isolated (no forwarding to or from other links)
+    std::optional<FabricSpec> fabric;  // a fleet with hosts: joined to the other hosts' bridge
 
     Subnet subnet() const { return Subnet::of(address.address, address.prefix); }
     // "bridge nspawnd0", "bridge apsbk0 (network backend, isolated)"
@@ -48,6 +58,10 @@ struct BridgeRecord {
     std::string address;           // "10.10.12.1/26"
     bool address_added = false;    // netup added the address to a bridge it found
     bool link_set_up = false;      // netup set a bridge it found up: netdown sets it down
+    std::string vxlan;             // the fabric's port netup made for this bridge ("" for none)
+    int vxlan_index = 0;           // its ifindex (a later link of that name is not ours)
+    bool vxlan_created = false;    // netdown deletes it
+    int mtu_before = 0;            // netup changed the MTU of a bridge it found: the old one (0: not)
 };
 
 // What netup created or changed, so that netdown undoes exactly that and nothing else.
@@ -78,11 +92,14 @@ void check_record_matches(const NetRecord& record, const NetSpec& spec, const st
 struct BridgeObserved {
     std::optional<Link> link;  // the link of the bridge's name
     bool has_address = false;  // it carries the wanted address
+    std::optional<Link> vxlan;  // the link of its fabric port's name (with a fabric)
+    std::vector<Ipv4> peers;    // the peers that port floods to
 };
 
 // The host as it is now.
 struct Observed {
     std::vector<BridgeObserved> bridges;  // as spec.bridges
+    std::optional<Link> underlay;         // with a fabric: the link that carries this host's address
     int ip_forward = 0;
     NatState nat;
     std::string nat_unreadable;  // why the table could not be read (not root: --dry-run only)
@@ -90,11 +107,28 @@ struct Observed {
 
 Observed observe(Netlink& nl, Nftables& nft, const NetSpec& spec);
 
+// The fabric's part of a bridge's plan.
+struct FabricUpPlan {
+    int mtu = 0;                     // the underlay's MTU minus the VXLAN overhead
+    bool create_vxlan = false;
+    bool set_vxlan_mtu = false;
+    bool set_bridge_mtu = false;
+    bool attach = false;             // make the port a port of the bridge
+    bool set_up = false;
+    std::vector<Ipv4> add_peers;     // peers of the config it does not flood to yet
+    std::vector<Ipv4> remove_peers;  // peers it floods to that the config no longer has
+    bool nothing() const {
+        return !create_vxlan && !set_vxlan_mtu && !set_bridge_mtu && !attach && !set_up && add_peers.empty() &&
+               remove_peers.empty();
+    }
+};
+
 struct BridgeUpPlan {
     bool create_bridge = false;
     bool add_address = false;
     bool set_up = false;
-    bool nothing() const { return !create_bridge && !add_address && !set_up; }
+    std::optional<FabricUpPlan> fabric;
+    bool nothing() const { return !create_bridge && !add_address && !set_up && (!fabric || fabric->nothing()); }
 };
 
 struct UpPlan {
@@ -106,7 +140,8 @@ struct UpPlan {
     bool nothing() const;
 };
 
-// Throws Error when a link of a bridge's name exists and is not a bridge.
+// Throws Error when a link of a bridge's name exists and is not a bridge, when a link of a
+// fabric port's name is not that VXLAN, and when no link carries this host's address.
 UpPlan plan_up(const NetSpec& spec, const Observed& now);
 
 // Brings a record up to date with the host before netup adds to it: a bridge recorded as created
@@ -117,6 +152,7 @@ void reconcile_record(NetRecord& record, const NetSpec& spec, const Observed& no
 struct DownBridge {
     std::string bridge;
     Address address;
+    std::string vxlan;  // its fabric port netup made ("" for none)
 };
 
 struct DownTarget {
@@ -127,7 +163,7 @@ struct DownTarget {
 DownTarget down_target(const std::optional<NetRecord>& record, const NetSpec& spec);
 
 struct DownObserved {
-    std::vector<BridgeObserved> bridges;  // as target.bridges
+    std::vector<BridgeObserved> bridges;  // as target.bridges (vxlan: the link of its port's name)
     int ip_forward = 0;
     bool table_exists = false;
     std::string table_unreadable;  // why nftables could not be read (not root: --dry-run only)
@@ -139,7 +175,9 @@ struct BridgeDownPlan {
     bool delete_bridge = false;
     bool remove_address = false;
     bool set_down = false;
-    bool nothing() const { return !delete_bridge && !remove_address && !set_down; }
+    bool delete_vxlan = false;  // the fabric port netup made (before the bridge)
+    int restore_mtu = 0;        // the MTU netup found on a bridge it did not make (0: leave it)
+    bool nothing() const { return !delete_bridge && !remove_address && !set_down && !delete_vxlan && !restore_mtu; }
 };
 
 struct DownPlan {

@@ -16,6 +16,15 @@
 
 namespace aplspawn::net {
 
+// What the kernel says of a VXLAN device (IFLA_INFO_DATA of kind "vxlan").
+struct VxlanInfo {
+    std::uint32_t vni = 0;
+    int port = 0;       // UDP destination port
+    Ipv4 local;         // source address of the tunnel packets
+    bool learning = true;
+    friend bool operator==(const VxlanInfo&, const VxlanInfo&) = default;
+};
+
 struct Link {
     int index = 0;
     std::string name;
@@ -23,6 +32,8 @@ struct Link {
     unsigned flags = 0;   // IFF_*
     int master = 0;       // IFLA_MASTER: the bridge it is a port of (its index), 0 for none
     std::string alias;    // IFLA_IFALIAS ("" for none)
+    int mtu = 0;          // IFLA_MTU
+    std::optional<VxlanInfo> vxlan;  // kind "vxlan": its parameters
     bool up() const;      // administratively up (IFF_UP): a bridge without ports has no carrier
     bool is_bridge() const { return kind == "bridge"; }
 };
@@ -54,6 +65,7 @@ struct VethSpec {
     MacAddress mac;
     std::string peer;
     MacAddress peer_mac;
+    int mtu = 0;  // both ends; 0: the kernel's default (1500)
 };
 
 struct DefaultRoute {
@@ -87,8 +99,18 @@ Change set_master(Netlink& nl, const Link& link, int master_index);
 // Deletes a link; Change::unchanged when it was already gone.
 Change delete_link(Netlink& nl, const Link& link);
 
+// Sets the link's MTU; Change::unchanged when it already had it.
+Change set_mtu(Netlink& nl, const Link& link, int mtu);
+
 // Sets IFF_UP on or off; Change::unchanged when it was already so.
 Change set_link_up(Netlink& nl, const Link& link, bool up);
+
+// Every IPv4 address of the namespace and the link it is on.
+struct LinkAddress {
+    int index = 0;
+    Address address;
+};
+std::vector<LinkAddress> list_ipv4_addresses(Netlink& nl);
 
 // The IPv4 addresses on link index, in the kernel's order.
 std::vector<Address> ipv4_addresses(Netlink& nl, int index);
