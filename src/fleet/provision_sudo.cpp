@@ -9,14 +9,25 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <mutex>
+#include <set>
 
 namespace aplspawn::fleet::detail {
 namespace {
 
 // visudo -c on the content, given on its stdin ("-f -"): a drop-in with a syntax error would
 // make the container's sudo refuse to run at all. No file on the host. The host's visudo is
-// required then (sys/programs.hpp: a missing one is named with its package).
+// required then (sys/programs.hpp: a missing one is named with its package). A content that
+// passed is not checked again in this process: a fleet's containers share one user and so one
+// drop-in, and provisioning them forked one visudo each (containers are provisioned in
+// parallel, hence the lock).
 void check_with_visudo(const std::string& name, const std::string& content) {
+    static std::mutex mutex;
+    static std::set<std::string> passed;
+    {
+        std::lock_guard lock(mutex);
+        if (passed.contains(content)) return;
+    }
     auto visudo = sys::require_program("visudo");
     sys::RunOptions o;
     o.timeout = std::chrono::seconds(30);
@@ -25,6 +36,8 @@ void check_with_visudo(const std::string& name, const std::string& content) {
     if (!r.ok())
         throw Error(fmt::format("check sudoers drop-in {} with visudo: {}: {}", name, r.describe(),
                                 r.err.empty() ? r.out : r.err));
+    std::lock_guard lock(mutex);
+    passed.insert(content);
 }
 
 }  // namespace
