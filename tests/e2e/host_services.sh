@@ -2,7 +2,8 @@
 # End-to-end: the default images' trimmed boot (issue 16) keeps a test host whole, on both
 # releases the recipe builds (bookworm, trixie). For each, a fleet of 2 (file:// store):
 #   - systemd reaches "running" with no failed unit; the boot's cuts are in place (units with
-#     ConditionNeedsUpdate= skipped, the boot profile's masks made);
+#     ConditionNeedsUpdate= skipped, the boot profile's masks made, no credentials mount, bookworm's
+#     sshd without a re-exec per connection);
 #   - journald works: this boot's journal has systemd's "Startup finished", and later the
 #     messages of a service a playbook started;
 #   - an SSH login of the fleet's user is a logind session (remote, sshd, active), with its
@@ -92,6 +93,14 @@ fleet() { # RELEASE NET
             "$(readlink "/proc/$pid/root/etc/systemd/system-generators/systemd-getty-generator")"
         check_eq "container $pid: console-getty.service is masked" masked \
             "$(in_ct "$pid" systemctl is-enabled console-getty.service)"
+        # The image's drop-ins: no credentials file system mounted for systemd-tmpfiles-setup
+        # (or trixie's journald); on bookworm sshd keeps its forked child per connection (-r).
+        check_eq "container $pid: no credentials mount" "" \
+            "$(in_ct "$pid" findmnt -rn -o TARGET | grep '^/run/credentials' || true)"
+        if [[ $release == bookworm ]]; then
+            check_match "container $pid: sshd runs without re-exec (-r)" '^sshd: /usr/sbin/sshd -D -r' \
+                "$(in_ct "$pid" ps -o args= -C sshd)"
+        fi
         check_match "container $pid: journalctl shows this boot (systemd's Startup finished)" \
             '^Startup finished in ' "$(in_ct "$pid" journalctl -b -q --no-pager -o cat)"
     done
