@@ -91,7 +91,8 @@ ansible_user=root
 ansible_python_interpreter=/usr/bin/python3
 EOF
 ansible_env
-export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0
+# Pipelining: one SSH session per task on the hosts (the containers' inventory sets it itself).
+export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_PIPELINING=1
 INVENTORY=$WORK/fleet-inventory.ini
 KNOWN=$INVENTORY.known_hosts
 
