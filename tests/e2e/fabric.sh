@@ -181,11 +181,15 @@ section "host keys: each host learnt its own, one known_hosts for the fleet"
 on hostA "$APLSPAWN" -c "$CONFIG" -o known-hosts >"$WORK/known_hosts" 2>"$WORK/kh.err" || true
 on hostB "$APLSPAWN" -c "$CONFIG" -o known-hosts >>"$WORK/known_hosts" 2>>"$WORK/kh.err" || true
 show "known-hosts' errors" "$(<"$WORK/kh.err")"
-check_eq "known-hosts: two keys per container, each from its own host" \
-    "$NET.10 $NET.10 $NET.11 $NET.11 $NET.30 $NET.30" "$(awk '{print $1}' "$WORK/known_hosts" | sort | xargs)"
+check_eq "known-hosts: two keys per container by address and name, each from its own host" \
+    "$NET.10,web10 $NET.10,web10 $NET.11,web11 $NET.11,web11 $NET.30,db30 $NET.30,db30" \
+    "$(awk '{print $1}' "$WORK/known_hosts" | sort | xargs)"
 check "hostA logs into db30 across the fabric with strict host keys" \
     on hostA timeout 30 ssh -i "$WORK/fleet_key" -o UserKnownHostsFile="$WORK/known_hosts" \
     -o StrictHostKeyChecking=yes -o BatchMode=yes "e2e@$NET.30" hostname
+check "and by name (the name is in the merged known_hosts too)" \
+    on hostA timeout 30 ssh -i "$WORK/fleet_key" -o UserKnownHostsFile="$WORK/known_hosts" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o HostKeyAlias=db30 "e2e@$NET.30" hostname
 # The controller: a route per host for that host's containers' addresses.
 for a in 10 11; do ip route add "$NET.$a/32" via "$DC.11"; done
 ip route add "$NET.30/32" via "$DC.12"
