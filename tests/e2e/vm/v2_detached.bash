@@ -1,0 +1,61 @@
+#!/bin/bash
+# Inside the cgroup v2 VM of tests/e2e/cgroup_v2.sh, PID 1 tests/e2e/vm/guest-init (no systemd):
+# the detached launcher on a bare cgroup v2 host. The cgroup2 root enables no controller for its
+# children: spawn must enable memory, cpuset and pids down to the container's own cgroup and write
+# memory.max, memory.swap.max, cpuset.cpus and pids.max there before nspawn starts. db
+# {memory: 256M, cpus: 1, tasks: 4096} sees 256 MiB and 1 CPU; a 1 GiB allocation in db is
+# OOM-killed inside while its systemd and sshd live on; status reports the kill; stop removes the
+# cgroup (with the payload and supervisor cgroups nspawn made below it on v2).
+set -euo pipefail
+E2E_NAME=cgroup_v2-detached
+source "$APLSPAWN_SOURCE_DIR/tests/e2e/vm/guest.bash"
+
+has_controllers() { # FILE : memory, cpuset and pids are in it
+    local c
+    for c in memory cpuset pids; do [[ " $(<"$1") " == *" $c "* ]] || return 1; done
+}
+
+section "a bare cgroup v2 kernel: no systemd, nothing enabled below the root"
+check_v2_kernel
+check_eq "the root enables no controller for its children" "" "$(<"$CG/cgroup.subtree_control")"
+check_eq "PID 1 is guest-init, not systemd" guest-init "$(basename "$(tr '\0' '\n' </proc/1/cmdline | sed -n 2p)")"
+check_not "no systemd runs" test -d /run/systemd/system
+
+section "netup, getimage, spawn"
+ap netup
+check_rc "netup" 0
+ap getimage
+check_rc "getimage" 0
+ap --timeout 600 spawn
+check_rc "spawn" 0
+((AP_RC == 0)) || diagnose_fleet
+require_ok "spawn"
+DB_CG=$(state_field "$DB" cgroup)
+DB_LEADER=$(state_field "$DB" leader_pid)
+measured "db's cgroup" "$DB_CG"
+check "spawn enabled memory, cpuset and pids in the root's subtree_control" has_controllers "$CG/cgroup.subtree_control"
+check "... and in ${DB_CG%/*}'s" has_controllers "$CG/${DB_CG%/*}/cgroup.subtree_control"
+for f in memory.max memory.swap.max cpuset.cpus cpuset.cpus.effective pids.max; do
+    measured "db $f" "$(cat "$CG/$DB_CG/$f" 2>&1)"
+done
+check_eq "memory.max of db" 268435456 "$(cat "$CG/$DB_CG/memory.max")"
+check_eq "memory.swap.max of db" 0 "$(cat "$CG/$DB_CG/memory.swap.max")"
+check_eq "cpuset.cpus of db" 0 "$(cat "$CG/$DB_CG/cpuset.cpus")"
+check_eq "cpuset.cpus.effective of db" 0 "$(cat "$CG/$DB_CG/cpuset.cpus.effective")"
+check_eq "pids.max of db" 4096 "$(cat "$CG/$DB_CG/pids.max")"
+measured "db's PID 1 cgroup" "$(cat "/proc/$DB_LEADER/cgroup")"
+check_match "db's PID 1 is in db's cgroup (or below it)" "^0::/$DB_CG(/.*)?\$" "$(cat "/proc/$DB_LEADER/cgroup")"
+check_eq "db's PID 1 may run on CPU 0 only" 0 "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$DB_LEADER/status")"
+
+section "what db sees"
+check_guest_views
+
+section "out of memory stays inside db"
+check_oom "$CG/$DB_CG/memory.events"
+check "db's PID 1 is the one it had" test -d "/proc/$DB_LEADER"
+
+section "stop: db's cgroup goes"
+ap stop
+check_rc "stop" 0
+check_not "db's cgroup is gone" test -d "$CG/$DB_CG"
+finish
