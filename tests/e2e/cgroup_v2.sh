@@ -12,9 +12,8 @@
 #   systemd   systemd as PID 1 (its systemd.run= service runs tests/e2e/vm/guest-systemd): the
 #             systemd launcher; MemoryMax=, MemorySwapMax=, AllowedCPUs=, TasksMax= of db's unit
 #             in its cgroup, the same views and OOM test (tests/e2e/vm/v2_systemd.bash)
-# KVM where /dev/kvm runs an ordinary kernel (both stages, about a minute each); qemu's TCG where
-# it does not (this machine's PVM; a stage takes 5 to 10 minutes there, so only the detached one
-# runs by default). Every VM is bounded (timeout), its console is this test's log, nothing of it
+# KVM where /dev/kvm runs an ordinary kernel (both stages); qemu's TCG where it does not (this
+# machine's PVM; a stage took 4 to 11 minutes there, so only the detached one runs by default). Every VM is bounded (timeout), its console is this test's log, nothing of it
 # outlives the test (its writes are in its own memory). Skipped (exit 77) only without /dev/kvm.
 #
 #   APLSPAWN_BINARY=build/aplspawn tests/lib/run-in-ns tests/e2e/cgroup_v2.sh [STAGE...]
@@ -136,8 +135,8 @@ else
     VM_ACCEL=(-accel kvm -cpu host)
 fi
 say "  accelerator: ${VM_ACCEL[*]}"
-# Both stages on KVM (about a minute each); under TCG a stage takes 5 to 10 minutes on a busy 2-core
-# machine, so the suite runs the detached stage only (APLSPAWN_VM_STAGES="detached systemd", or
+# Both stages on KVM; under TCG a stage takes 4 to 11 minutes on a busy 2-core machine, so the
+# suite runs the detached stage only (APLSPAWN_VM_STAGES="detached systemd", or
 # the stages as arguments, run both).
 if ((${#STAGES[@]} == 0)); then
     if [[ ${VM_ACCEL[1]} == kvm ]]; then
