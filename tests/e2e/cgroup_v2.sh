@@ -49,6 +49,12 @@ for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort 
 done
 [[ -n $KVER ]] || { fail "no kernel in /boot with 9p modules in /lib/modules (Debian package linux-image-amd64: scripts/install-deps)"; finish; }
 pass "kernel $KVER, $($QEMU --version | head -1)"
+# The VM sees this machine's / but its own /run, /dev, /proc and /sys.
+for path in "$APLSPAWN" "$SOURCE_DIR"; do
+    case $path in
+    /run/* | /dev/* | /proc/* | /sys/*) fail "$path is under /run, /dev, /proc or /sys, which the VM does not share"; finish ;;
+    esac
+done
 default_image bookworm
 pass "default image $IMAGE"
 
