@@ -71,7 +71,7 @@ check_oom() { # MEMORY_EVENTS
     # (Not the last command of the line: the shell would exec it, and ssh would report the
     # signal as its own exit 255.)
     out=$(in_ct "$NET.20" "python3 -c 'b = bytearray(1 << 30); print(len(b))'; echo rc=\$?" 2>&1 || true)
-    measured "a 1 GiB allocation in db" "$(tail -1 <<<"$out")"
+    measured "a 1 GiB allocation in db" "$(grep -m1 "^rc=" <<<"$out" || tail -1 <<<"$out")"
     check_match "a 1 GiB allocation in db is killed (SIGKILL: 128 + 9)" "^rc=137\$" "$out"
     measured "db memory.events" "$(tr '\n' ' ' <"$1")"
     check_match "the kernel counted it in db's memory.events" "^oom_kill [1-9]" "$(cat "$1")"
