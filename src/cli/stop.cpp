@@ -24,7 +24,6 @@ namespace aplspawn::cli {
 namespace {
 
 constexpr int kDefaultStopTimeout = 30;
-constexpr std::size_t kMaxParallel = 64;
 
 // The images whose lower layer may be mounted: the config's and any a record or an earlier spawn
 // of this fleet names.
@@ -54,8 +53,11 @@ Exit run_stop(const Context& ctx) {
     const fleet::FleetView chosen = selection.of(view);
     const auto& containers = chosen.containers;
     std::vector<std::string> failed;
+    // Every container at once, however many: a worker mostly waits (for its container to halt,
+    // for the kernel), and a cap leaves the containers past it running until a slot frees, so
+    // a stop of 100 with 64 workers took two halts' time (docs/benchmarks.md, Scale).
     fleet::run_ordered<fleet::Outcome>(
-        containers.size(), kMaxParallel,
+        containers.size(), containers.size(),
         [&](std::size_t i) {
             return dry ? fleet::plan_stop(containers[i])
                        : fleet::stop_container(state, containers[i], grace);

@@ -4,11 +4,32 @@
 #include "aplspawn/sys/netns.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include <fmt/format.h>
 
 namespace aplspawn::net {
 namespace {
+
+using namespace std::chrono_literals;
+
+// Whether every one of the links (by name and index, in this thread's namespace) is gone by the
+// deadline. if_nametoindex looks a name up without the rtnl_lock, which the destruction holds.
+bool wait_links_gone(const std::vector<Link>& links, std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        bool all_gone = std::all_of(links.begin(), links.end(), [](const Link& l) {
+            unsigned idx = ::if_nametoindex(l.name.c_str());
+            return idx == 0 || static_cast<int>(idx) != l.index;
+        });
+        if (all_gone) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+}
 
 Link need_link(Netlink& nl, const std::string& name, std::string_view where) {
     auto link = find_link(nl, name);
@@ -75,8 +96,11 @@ Change ensure_addresses(Netlink& inside, const std::vector<Interface>& interface
     return c;
 }
 
-Teardown remove_container_network(Netlink& host, const std::string& netns, const std::vector<HostEnd>& ends) {
+Teardown remove_container_network(Netlink& host, const std::string& netns, const std::vector<HostEnd>& ends,
+                                  std::chrono::milliseconds wait) {
     Teardown t;
+    // Ours, and still there: the host ends that carry their alias.
+    std::vector<Link> ours;
     for (const auto& e : ends) {
         auto link = find_link(host, e.name);
         if (!link) continue;
@@ -86,9 +110,24 @@ Teardown remove_container_network(Netlink& host, const std::string& netns, const
                                           e.name, link->alias, e.alias));
             continue;
         }
-        t.change |= with_context(fmt::format("remove link {}", e.name), [&] { return delete_link(host, *link); });
+        ours.push_back(*link);
     }
+    // The name first: with nothing running in it, that was the namespace's last reference, and
+    // the kernel destroys it with its veth pairs, host ends included, in one batch with every
+    // other namespace released meanwhile (one rtnl_lock and RCU grace period for all of them).
+    // Deleting each host end on its own (RTM_DELLINK) takes the rtnl_lock through a grace period
+    // per link: in a stop of 60 the containers queued for that lock after they had halted.
     t.change |= sys::remove_netns(netns);
+    if (ours.empty()) return t;
+    t.change = Change::changed;
+    if (wait_links_gone(ours, std::chrono::steady_clock::now() + wait)) return t;
+    // Still there: something else holds the namespace (a process or a socket in it); delete the
+    // pairs ourselves, each as long as that name is still our link.
+    for (const Link& l : ours)
+        with_context(fmt::format("remove link {}", l.name), [&] {
+            auto now = find_link(host, l.name);
+            if (now && now->index == l.index) delete_link(host, *now);
+        });
     return t;
 }
 

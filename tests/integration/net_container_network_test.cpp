@@ -114,14 +114,40 @@ TEST_CASE("a container's network: three interfaces on three bridges, made before
     CHECK_THROWS_WITH(net::create_container_network(host, spec), Contains("File exists"));
     CHECK(sys::netns_exists("aplspawn-c1"));  // the failed attempt did not take the first one down
 
-    // Teardown: the host ends (their container ends with them), the name; nothing left.
+    // Teardown: the name released, the kernel destroys the namespace with its veth pairs (the
+    // socket inside was the last other reference); nothing left.
+    inside = net::Netlink::open();
+    auto t0 = std::chrono::steady_clock::now();
     auto t = net::remove_container_network(host, spec.netns, ends_of(spec));
+    CHECK(std::chrono::steady_clock::now() - t0 < net::kReleasedNetnsGone);  // no fallback needed
     CHECK(t.change == Change::changed);
     CHECK(t.notes.empty());
     for (const auto& i : spec.interfaces) CHECK_FALSE(net::find_link(host, i.host_name));
     CHECK_FALSE(sys::netns_exists("aplspawn-c1"));
     CHECK(sys::run_checked({"bridge", "link", "show"}).out.empty());  // no port left on any bridge
     CHECK(net::remove_container_network(host, spec.netns, ends_of(spec)).change == Change::unchanged);
+}
+
+TEST_CASE("teardown of a namespace something still holds: its host ends deleted after the wait",
+          "[net][container_network]") {
+    three_bridges();
+    auto host = net::Netlink::open();
+    const auto spec = three_interfaces();
+    net::create_container_network(host, spec);
+    // A socket inside keeps the namespace alive once its name is gone (as a process would).
+    auto holder = net::Netlink::open_in_netns(sys::netns_path(spec.netns).string());
+    auto t0 = std::chrono::steady_clock::now();
+    auto t = net::remove_container_network(host, spec.netns, ends_of(spec), 300ms);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);
+    CHECK(t.change == Change::changed);
+    CHECK(t.notes.empty());
+    for (const auto& i : spec.interfaces) CHECK_FALSE(net::find_link(host, i.host_name));
+    CHECK_FALSE(sys::netns_exists(spec.netns));
+    CHECK(sys::run_checked({"bridge", "link", "show"}).out.empty());
+    // The container ends went with their pairs: the held namespace has only lo left.
+    auto left = net::interface_states(holder);
+    REQUIRE(left.size() == 1);
+    CHECK(left[0].name == "lo");
 }
 
 TEST_CASE("teardown never deletes a link of a host end's name that is not ours",
