@@ -104,21 +104,31 @@ void write_variables_files(const config::Config& c, const std::vector<const conf
 }
 
 // Host-wide limits (fleet/host_limits.hpp): a known shortfall stops the run before anything
-// starts. Containers that run already hold their share; only the ones to start count.
+// starts. Containers that run already hold their share; only the ones to start count. aplspawn's
+// own open files it raises itself, within the hard limit.
 void check_host_limits(const config::Config& c, const std::vector<const config::Container*>& cts,
-                       const fleet::FleetView& view) {
-    long booted = 0;
+                       const fleet::FleetView& view, bool dry) {
+    fleet::Demand d;
+    d.fleet_size = static_cast<long>(c.fleet.size());
+    d.workers = static_cast<long>(std::min(view.containers.size(), kMaxParallel));
+    std::vector<std::string> bridges{c.bridge.name};
     for (const auto* ct : cts) {
-        if (ct->common().mode() != config::StartMode::boot) continue;
         auto v = std::find_if(view.containers.begin(), view.containers.end(),
                               [&](const auto& x) { return x.name == ct->name; });
-        if (v == view.containers.end() || !v->busy()) ++booted;
+        if (v != view.containers.end() && v->busy()) continue;
+        if (ct->common().mode() == config::StartMode::boot) ++d.booted;
+        ++d.new_ports[c.bridge.name];
+        for (const auto& nr : ct->group->networks) {
+            ++d.new_ports[nr.network->bridge];
+            bridges.push_back(nr.network->bridge);
+        }
     }
-    auto shortfalls = fleet::limit_shortfalls(fleet::read_host_counts(), booted,
-                                              static_cast<long>(c.fleet.size()));
-    if (shortfalls.empty()) return;
-    for (std::size_t i = 1; i < shortfalls.size(); ++i) out::fail(shortfalls[i]);
-    throw Error(shortfalls[0]);
+    auto shortfalls = fleet::limit_shortfalls(fleet::read_host_counts(bridges), d);
+    if (!shortfalls.empty()) {
+        for (std::size_t i = 1; i < shortfalls.size(); ++i) out::fail(shortfalls[i]);
+        throw Error(shortfalls[0]);
+    }
+    if (!dry) fleet::raise_open_files(fleet::open_files_needed(d.workers));
 }
 
 }  // namespace
@@ -148,7 +158,7 @@ Exit run_spawn(const Context& ctx) {
     fleet::FleetView view = fleet::observe(c, state);
     refuse_leftovers(view);
     fleet::check_upper_filesystem(c, !dry);
-    check_host_limits(c, selected, view);
+    check_host_limits(c, selected, view, dry);
 
     // The fleet keys (generated on first use) and the line each group's containers authorize.
     std::map<std::string, std::string> keys;

@@ -42,6 +42,29 @@ nothing_started
 umount "$INOTIFY"
 require_ok "the inotify refusal"
 
+section "kernel.keys.root_maxkeys and net.netfilter.nf_conntrack_max too low: both named, nothing starts"
+KEYS=/proc/sys/kernel/keys/root_maxkeys
+CONNTRACK=/proc/sys/net/netfilter/nf_conntrack_max
+used_keys=$(awk -F'[ :/]+' '$2 == "0" { print $6 }' /proc/key-users)
+pretend "$KEYS" "${used_keys:-0}"
+conntrack_checked=0
+if [[ -e $CONNTRACK ]]; then
+    pretend "$CONNTRACK" 10
+    conntrack_checked=1
+fi
+ap spawn
+check_rc "spawn with root_maxkeys at root's keys now" 1
+check_match "the refusal names root's keys" \
+    '^‣ \[ FAIL \] kernel\.keys\.root_maxkeys is [0-9]+; 3 more booted containers \([0-9]+ keys of root now\) need about [0-9]+: raise it first \(sysctl -w kernel\.keys\.root_maxkeys=1024, and a file in /etc/sysctl\.d/ to keep it\)$' "$AP_ERR"
+if ((conntrack_checked)); then
+    check_match "and the connection tracking table" \
+        '^‣ \[ FAIL \] net\.netfilter\.nf_conntrack_max is 10; 3 containers \([0-9]+ connections tracked now\) need about [0-9]+: raise it first' "$AP_ERR"
+    umount "$CONNTRACK"
+fi
+nothing_started
+umount "$KEYS"
+require_ok "the keys and conntrack refusal"
+
 section "with the machine's own values the same spawn works"
 ap --timeout 300 spawn
 check_rc "spawn" 0

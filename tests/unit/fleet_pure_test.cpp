@@ -13,6 +13,7 @@
 #include "aplspawn/image/disk.hpp"
 #include "aplspawn/sys/mount.hpp"
 
+#include <sys/resource.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -336,6 +337,16 @@ TEST_CASE("run_ordered: parallel work, reports in index order", "[fleet]") {
     CHECK(peak.load() > 1);
 }
 
+namespace {
+fleet::Demand demand(long booted, long fleet_size, long workers = 10) {
+    fleet::Demand d;
+    d.booted = booted;
+    d.fleet_size = fleet_size;
+    d.workers = workers;
+    return d;
+}
+}  // namespace
+
 TEST_CASE("host limits: a fleet of 100 on Debian's defaults is stopped naming the sysctl and the value",
           "[fleet]") {
     fleet::HostCounts debian;  // this machine as installed: 2 CPUs, Debian's sysctls
@@ -345,27 +356,115 @@ TEST_CASE("host limits: a fleet of 100 on Debian's defaults is stopped naming th
     debian.threads_max = 191000;
     debian.tasks = 300;
     debian.neigh_gc_thresh3 = 1024;
-    CHECK(fleet::limit_shortfalls(debian, 10, 10).empty());  // 20 + 80 + 16 <= 128
-    auto s = fleet::limit_shortfalls(debian, 100, 100);
+    debian.root_keys_limit = 1000000;
+    debian.root_keys_used = 9;
+    debian.root_key_bytes_limit = 25000000;
+    debian.root_key_bytes_used = 48;
+    debian.conntrack_limit = 262144;
+    debian.conntrack_used = 40;
+    debian.open_files_soft = 1024;
+    debian.open_files_hard = 524288;
+    CHECK(fleet::limit_shortfalls(debian, demand(9, 10)).empty());  // 20 + 90 + 16 <= 128
+    CHECK(fleet::limit_shortfalls(debian, demand(10, 10)).size() == 1);
+    auto s = fleet::limit_shortfalls(debian, demand(100, 100, 64));
     REQUIRE(s.size() == 1);
     CHECK(s[0] == "fs.inotify.max_user_instances is 128; 100 more booted containers (20 instances "
-                  "in use now) need about 836: raise it first (sysctl -w "
-                  "fs.inotify.max_user_instances=1024, and a file in /etc/sysctl.d/ to keep it)");
+                  "in use now) need about 1036: raise it first (sysctl -w "
+                  "fs.inotify.max_user_instances=2048, and a file in /etc/sysctl.d/ to keep it)");
     // Already running containers hold their instances: only the new ones count.
     debian.inotify_instances_limit = 1024;
     debian.inotify_instances_used = 900;
-    CHECK(fleet::limit_shortfalls(debian, 10, 110).empty());
-    CHECK(fleet::limit_shortfalls(debian, 20, 120).size() == 1);
-    // 1000 containers: tasks and the neighbour table too.
+    CHECK(fleet::limit_shortfalls(debian, demand(10, 110)).empty());  // 900 + 100 + 16 <= 1024
+    CHECK(fleet::limit_shortfalls(debian, demand(20, 120)).size() == 1);
+    // 1000 containers: tasks and the neighbour table too (the host's entry for each container and
+    // each container's for its gateway: one table).
     debian.inotify_instances_limit = 16384;
     debian.inotify_instances_used = 0;
-    s = fleet::limit_shortfalls(debian, 1000, 1000);
+    s = fleet::limit_shortfalls(debian, demand(1000, 1000, 64));
     REQUIRE(s.size() == 2);
     CHECK(s[0].starts_with("kernel.pid_max is 32768; 1000 more booted containers (300 tasks now) need "
                            "about 64300: raise it first (sysctl -w kernel.pid_max=65536,"));
     CHECK(s[1].starts_with("net.ipv4.neigh.default.gc_thresh3 is 1024; 1000 containers on the bridge "
-                           "need about 1256"));
+                           "need about 2256: raise it first (sysctl -w net.ipv4.neigh.default.gc_thresh3=4096,"));
+    CHECK(fleet::limit_shortfalls(debian, demand(300, 384)).empty());  // 768 + 256 <= 1024
+    CHECK(fleet::limit_shortfalls(debian, demand(300, 385)).size() == 1);
     // Unknown values are not checked; script-mode containers only count on the bridge.
-    CHECK(fleet::limit_shortfalls(fleet::HostCounts{}, 1000, 1000).empty());
-    CHECK(fleet::limit_shortfalls(debian, 0, 10).empty());
+    CHECK(fleet::limit_shortfalls(fleet::HostCounts{}, demand(1000, 1000, 64)).empty());
+    CHECK(fleet::limit_shortfalls(debian, demand(0, 10)).empty());
+}
+
+TEST_CASE("host limits: root's kernel keys, conntrack, bridge ports and aplspawn's open files", "[fleet]") {
+    fleet::HostCounts h;
+    h.root_keys_limit = 200;  // as if root had an ordinary user's quota
+    h.root_keys_used = 9;
+    h.root_key_bytes_limit = 20000;
+    h.root_key_bytes_used = 48;
+    CHECK(fleet::limit_shortfalls(h, demand(95, 95)).empty());  // 9 + 190 <= 200
+    auto s = fleet::limit_shortfalls(h, demand(100, 100));
+    REQUIRE(s.size() == 1);
+    CHECK(s[0] == "kernel.keys.root_maxkeys is 200; 100 more booted containers (9 keys of root now) "
+                  "need about 209: raise it first (sysctl -w kernel.keys.root_maxkeys=1024, and a file "
+                  "in /etc/sysctl.d/ to keep it)");
+    h.root_key_bytes_limit = 2000;
+    s = fleet::limit_shortfalls(h, demand(50, 50));
+    REQUIRE(s.size() == 1);
+    CHECK(s[0].starts_with("kernel.keys.root_maxbytes is 2000; 50 more booted containers (48 bytes of "
+                           "root's keys now) need about 3248: raise it first"));
+    // Script mode (no systemd in the container) holds no key.
+    CHECK(fleet::limit_shortfalls(h, demand(0, 50)).empty());
+
+    fleet::HostCounts ct;
+    ct.conntrack_limit = 2048;
+    ct.conntrack_used = 100;
+    CHECK(fleet::limit_shortfalls(ct, demand(100, 100)).empty());  // 100 + 1600 <= 2048
+    s = fleet::limit_shortfalls(ct, demand(200, 200));
+    REQUIRE(s.size() == 1);
+    CHECK(s[0].starts_with("net.netfilter.nf_conntrack_max is 2048; 200 containers (100 connections "
+                           "tracked now) need about 3300: raise it first (sysctl -w "
+                           "net.netfilter.nf_conntrack_max=4096,"));
+
+    fleet::HostCounts br;
+    br.bridge_ports = {{"nspawnd0", 1000}, {"backend0", 10}};
+    fleet::Demand d = demand(0, 1030);
+    d.new_ports = {{"nspawnd0", 23}, {"backend0", 23}, {"unknown0", 5000}};
+    CHECK(fleet::limit_shortfalls(br, d).empty());  // 1023 ports is the most a bridge takes
+    d.new_ports["nspawnd0"] = 24;
+    s = fleet::limit_shortfalls(br, d);
+    REQUIRE(s.size() == 1);
+    CHECK(s[0] == "bridge nspawnd0 has 1000 ports; 24 more containers on it would make 1024, over the "
+                  "kernel's limit of 1023 ports per bridge: put some groups on a network of their own "
+                  "(networks:, docs/config.md)");
+
+    fleet::HostCounts files;
+    files.open_files_soft = 1024;
+    files.open_files_hard = 1024;  // a hard limit aplspawn cannot raise beyond
+    CHECK(fleet::open_files_needed(64) == 832);  // 589 measured with 64 at once
+    CHECK(fleet::limit_shortfalls(files, demand(0, 100, 64)).empty());
+    s = fleet::limit_shortfalls(files, demand(0, 200, 200));
+    REQUIRE(s.size() == 1);
+    CHECK(s[0] == "the open files limit of aplspawn (RLIMIT_NOFILE, ulimit -n) is at most 1024; 200 "
+                  "containers at once need about 2464: raise its hard limit first (ulimit -Hn 2464 as "
+                  "root, or LimitNOFILE= of the unit that runs it)");
+}
+
+TEST_CASE("host limits: spawn raises its own open files limit within the hard limit", "[fleet]") {
+    rlimit was{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &was) == 0);
+    if (was.rlim_max != RLIM_INFINITY && was.rlim_max < 600) {
+        WARN("hard limit of open files below 600: not checked");
+        return;
+    }
+    rlimit low = was;
+    low.rlim_cur = 256;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    CHECK(fleet::raise_open_files(100) == 256);  // enough already: unchanged
+    CHECK(fleet::raise_open_files(600) == 600);
+    rlimit now{};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    CHECK(now.rlim_cur == 600);
+    CHECK(now.rlim_max == was.rlim_max);
+    fleet::HostCounts h = fleet::read_host_counts();
+    CHECK(h.open_files_soft == 600);
+    CHECK(h.root_keys_used >= 0);  // /proc/key-users read (root's line, or none: 0)
+    ::setrlimit(RLIMIT_NOFILE, &was);
 }
