@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace aplspawn::health {
 
@@ -42,6 +43,11 @@ std::vector<std::string> ContainerReport::failed() const {
     for (const auto& r : checks)
         if (!r.ok) out.push_back(r.check);
     return out;
+}
+
+std::size_t default_status_workers() {
+    const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+    return std::min<std::size_t>(64, 8 * cpus);
 }
 
 bool StatusReport::ok() const {

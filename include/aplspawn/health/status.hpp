@@ -22,9 +22,15 @@
 
 namespace aplspawn::health {
 
+// Containers checked at once by default: 8 per CPU, at most 64. A check is mostly one SSH login,
+// CPU on both ends, so more at once only makes each login slower: with 64 at once on 2 loaded
+// CPUs, logins of a fleet of 100 passed the 10 s SSH timeout and status failed, while the same
+// logins 16 at once took as long in all (docs/benchmarks.md, Scale).
+std::size_t default_status_workers();
+
 struct StatusOptions {
     ContainerCheckOptions container;
-    std::size_t workers = 64;  // containers checked at once
+    std::size_t workers = default_status_workers();  // containers checked at once
 };
 
 struct StatusReport {
