@@ -227,7 +227,7 @@ image:
 cntCommon:
   amount: {n}
   sshPrivateKeyPath: {self.key}
-  ipRange: [10.78.0.{FIRST_OCTET}, 10.78.0.200]
+  ipRange: [10.78.0.{FIRST_OCTET}, 10.78.0.254]
   nameTmpl: {NAME_TMPL}
   homePath: {work}/machines
   readyTimeout: 90
@@ -1073,7 +1073,9 @@ def main():
     import networks_bench
     import snapshots_bench
     import ansible_bench
+    import scale_bench
     ansible_bench.bench = sys.modules[__name__]
+    scale_bench.bench = sys.modules[__name__]
     groups_bench.bench = sys.modules[__name__]
     snapshots_bench.bench = sys.modules[__name__]
     networks_bench.bench = sys.modules[__name__]
@@ -1108,7 +1110,14 @@ def main():
     ap.add_argument("--ansible-experiment", default="", help="ansible: extra variants (nocompress)")
     ap.add_argument("--networks-size", type=int, default=10, help="networks: the fleet's N")
     ap.add_argument("--networks-runs", type=int, default=5)
-    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,networks,ansible")
+    ap.add_argument("--scale-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100],
+                    help="scale: the base N, then the large N(s) compared with it per container")
+    ap.add_argument("--scale-runs", type=int, default=2, help="scale: runs of each size, alternating")
+    ap.add_argument("--scale-status-runs", type=int, default=5,
+                    help="scale: status / bare-logins pairs per run of a large N")
+    ap.add_argument("--scale-forks", type=int, default=20, help="scale: ansible's --forks for the ping")
+    ap.add_argument("--memcg", default="", help="memory cgroup directory to join (scale's memory)")
+    ap.add_argument("--only", default="spawn,status,profile,getimage,groups,snapshots,networks,ansible,scale")
     ap.add_argument("--host-snapshot", default="")
     ap.add_argument("--cgroup", default="", help="cpuacct cgroup directory to join")
     args = ap.parse_args()
@@ -1118,6 +1127,13 @@ def main():
     only = set(args.only.split(","))
 
     join_cgroup(args.cgroup)
+    if args.memcg:
+        try:
+            with open(os.path.join(args.memcg, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            log(f"cannot join {args.memcg} ({e}): the scale run's memory from MemAvailable only")
+            args.memcg = ""
     shutil.rmtree(args.workdir, ignore_errors=True)
     env = Env(args)
     os.makedirs(args.out, exist_ok=True)
@@ -1170,6 +1186,8 @@ def main():
             ansible_bench.bench_ansible(env, results)
         if "networks" in only:
             networks_bench.bench_networks(env, results)
+        if "scale" in only:
+            scale_bench.bench_scale(env, results)
     finally:
         results["elapsed_s"] = time.monotonic() - t_start
         results["load_end"] = loadavg()
@@ -1180,7 +1198,8 @@ def main():
         md = summarize(results) if (results["spawn"] or results["status"] or results["profile"]
                                     or results.get("getimage")) else ""
         for part in (groups_bench.summarize(results), snapshots_bench.summarize(results),
-                     networks_bench.summarize(results), ansible_bench.summarize(results)):
+                     networks_bench.summarize(results), ansible_bench.summarize(results),
+                     scale_bench.summarize(results)):
             if part:
                 md += "\n" + "\n".join(part) + "\n"
         with open(os.path.join(args.out, "results.json"), "w") as f:
