@@ -2,6 +2,7 @@
 // Graceful stop in parallel, bounded by --timeout (default 30 s) before the kill; merged
 // directories unmounted; each image's lower layer unmounted (its loop device released) once no
 // container runs on it.
+#include "aplspawn/fleet/host_limits.hpp"
 #include "aplspawn/fleet/launch.hpp"
 #include "aplspawn/fleet/lower.hpp"
 #include "aplspawn/fleet/observe.hpp"
@@ -54,8 +55,10 @@ Exit run_stop(const Context& ctx) {
     const auto& containers = chosen.containers;
     std::vector<std::string> failed;
     // Every container at once, however many: a worker mostly waits (for its container to halt,
-    // for the kernel), and a cap leaves the containers past it running until a slot frees, so
-    // a stop of 100 with 64 workers took two halts' time (docs/benchmarks.md, Scale).
+    // for the kernel), and a cap leaves the containers past it running until a slot frees (two
+    // halts in a row beyond it). A worker holds a few descriptors (pidfd, netlink socket): the
+    // open files limit is raised to spawn's measure for as many at once (fleet/host_limits.hpp).
+    if (!dry) fleet::raise_open_files(fleet::open_files_needed(static_cast<long>(containers.size())));
     fleet::run_ordered<fleet::Outcome>(
         containers.size(), containers.size(),
         [&](std::size_t i) {
