@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 
 constexpr std::chrono::seconds kStopTimeout{15};  // TimeoutStopSec of the unit
 constexpr std::chrono::seconds kAfterKill{5};  // nspawn tears down after its PID 1 died
+constexpr std::chrono::seconds kUnloaded{5};  // a stopped unit collected by systemd (normally at once)
 
 std::string log_pointer(const std::string& name, const std::string& unit) {
     return fmt::format("aplspawn: {} runs as the systemd unit {}; its log: journalctl -u {} "
@@ -115,7 +116,15 @@ public:
                     // gone meanwhile: the next wait sees it
                 }
             };
-            if (wait_asking_again(grace, stopped, ask_again)) return Change::changed;
+            // Stopped is not yet collected: systemd prunes the unit's cgroups (the v1 memory one
+            // of a unit with resources too) when it unloads it, a moment later. While stop's
+            // network teardown was slow that moment happened to pass before stop returned; now
+            // stop can end first (e2e systemd_host_resources saw the memory cgroup still there).
+            auto collected = [&] {
+                manager.wait_unloaded(unit, kUnloaded);
+                return Change::changed;
+            };
+            if (wait_asking_again(grace, stopped, ask_again)) return collected();
 
             // Not down in time: SIGKILL to the container's PID 1 ends its whole pid namespace and
             // nspawn cleans up and exits, ending the unit. Should even that hang: `machinectl
@@ -124,11 +133,11 @@ public:
                                    grace.count()));
             if (ours) {
                 manager.kill_machine(record.name, "leader", SIGKILL);
-                if (manager.wait_stopped(unit, kAfterKill)) return Change::changed;
+                if (manager.wait_stopped(unit, kAfterKill)) return collected();
                 manager.terminate_machine(record.name);
             }
             manager.kill_unit(unit, SIGKILL);
-            if (manager.wait_stopped(unit, kAfterKill)) return Change::changed;
+            if (manager.wait_stopped(unit, kAfterKill)) return collected();
             throw Error(fmt::format("unit {} is still {} after SIGKILL", unit,
                                     manager.active_state(unit).value_or("gone")));
         });

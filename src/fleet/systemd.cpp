@@ -289,6 +289,15 @@ bool Manager::wait_stopped(const std::string& unit, std::chrono::milliseconds ti
     }
 }
 
+bool Manager::wait_unloaded(const std::string& unit, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (!active_state(unit)) return true;
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
 void Manager::stop_unit(const std::string& unit) {
     sys::BusError error;
     sd_bus_message* reply = nullptr;

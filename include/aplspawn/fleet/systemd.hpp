@@ -78,6 +78,9 @@ public:
     pid_t main_pid(const std::string& unit);
     // Polls until the unit is unloaded, inactive or failed; false when timeout passed first.
     bool wait_stopped(const std::string& unit, std::chrono::milliseconds timeout);
+    // Polls until the unit is unloaded (systemd collected it, its cgroups pruned in every
+    // hierarchy); false when timeout passed first.
+    bool wait_unloaded(const std::string& unit, std::chrono::milliseconds timeout);
     void stop_unit(const std::string& unit);  // StopUnit(unit, "replace"), not waited for
     void kill_unit(const std::string& unit, int signal);  // KillUnit(unit, "all", signal)
     void reset_failed(const std::string& unit);
