@@ -185,7 +185,7 @@ check_eq "ansible ping exit code" 0 "$ANS_RC"
 cp "$KNOWN" "$WORK/known.good"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/impostor"
 awk -v ip="${CNT_IP[$DB]}" -v key="$(cut -d' ' -f2 "$WORK/impostor.pub")" \
-    '$1 == ip {$3 = key; $2 = "ssh-ed25519"} {print}' "$WORK/known.good" >"$KNOWN"
+    '{split($1, h, ",")} h[1] == ip {$3 = key; $2 = "ssh-ed25519"} {print}' "$WORK/known.good" >"$KNOWN"
 rm -f "$WORK"/ansible/cp/*
 ANS=$(timeout 120 env ANSIBLE_INVENTORY_ENABLED=ini ansible -i "$INVENTORY" "$DB" -m ping 2>&1) || true
 printf '%s\n' "$ANS" | sed 's/^/      | /' >&2
