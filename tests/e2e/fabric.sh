@@ -74,8 +74,14 @@ on() { # HOST CMD... : runs CMD in the host's namespaces
     nsenter -t "${HOST_PID[$name]}" -n -m -- "$@"
 }
 stop_hosts() {
-    local p
-    for p in "${HOST_PID[@]}"; do kill "$p" 2>/dev/null; done
+    # A run that stopped half-way: each host's fleet stopped first, so its lower layers (mounts in
+    # the host's own mount namespace, which the generic cleanup cannot see) release their loop
+    # devices; then the hosts go.
+    local h
+    for h in "${!HOST_PID[@]}"; do
+        timeout 120 nsenter -t "${HOST_PID[$h]}" -n -m -- "$APLSPAWN" -c "$CONFIG" -o stop >/dev/null 2>&1
+        kill "${HOST_PID[$h]}" 2>/dev/null
+    done
 }
 E2E_CLEANUP+=(stop_hosts)
 mkdir -p "$WORK/host" /run/netns
