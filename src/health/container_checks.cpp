@@ -74,6 +74,23 @@ std::string machined_problem(const std::string& name, const fleet::ContainerReco
     }
 }
 
+
+// A ping check: not run when `skip` says why (the container does not run, its network has a
+// problem). Never throws (a status worker must not): a failure is the check's detail.
+void check_ping(CheckResult& r, Ipv4 ip, const std::string& skip, std::chrono::milliseconds timeout) {
+    if (!skip.empty()) {
+        r.detail = skip;
+        return;
+    }
+    try {
+        auto echo = net::echo(ip, timeout);
+        r.ok = echo.replied;
+        r.detail = echo.describe(timeout);
+    } catch (const Error& e) {
+        r.detail = e.message();
+    }
+}
+
 }  // namespace
 
 std::string ContainerReport::header() const {
@@ -200,18 +217,10 @@ ContainerReport check_container(const config::Config& c, const config::Container
     std::string skip = !running                     ? "not checked: container is not running"
                        : !o.network_problem.empty() ? "not checked: " + o.network_problem
                                                     : "";
+    check_ping(ping, ct.ip, skip, o.ping_timeout);
     if (!skip.empty()) {
-        ping.detail = ssh.detail = skip;
+        ssh.detail = skip;
     } else {
-        // Never throws (a status worker must not): a failure is this check's detail.
-        try {
-            auto echo = net::echo(ct.ip, o.ping_timeout);
-            ping.ok = echo.replied;
-            ping.detail = echo.describe(o.ping_timeout);
-        } catch (const Error& e) {
-            ping.detail = e.message();
-        }
-
         auto target = fleet::ssh_target(c, ct);
         const std::string& user = target.user;
         sys::RunResult r;
@@ -274,19 +283,11 @@ ContainerReport check_container(const config::Config& c, const config::Container
         check_interface(n.name, {a.ip, n.prefix});
         CheckResult& p = add("ping." + n.name, fmt::format("Checking ping to {} on network {}", a.ip.str(), n.name));
         auto problem = o.network_problems.find(n.name);
-        if (!running) {
-            p.detail = "not checked: container is not running";
-        } else if (problem != o.network_problems.end()) {
-            p.detail = "not checked: " + problem->second;
-        } else {
-            try {
-                auto echo = net::echo(a.ip, o.ping_timeout);
-                p.ok = echo.replied;
-                p.detail = echo.describe(o.ping_timeout);
-            } catch (const Error& e) {
-                p.detail = e.message();
-            }
-        }
+        check_ping(p, a.ip,
+                   !running                               ? "not checked: container is not running"
+                   : problem != o.network_problems.end() ? "not checked: " + problem->second
+                                                          : "",
+                   o.ping_timeout);
     }
     return rep;
 }
