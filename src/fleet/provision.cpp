@@ -103,13 +103,12 @@ ProvisionResult provision_root(const std::filesystem::path& root, const Provisio
         detail::provision_networkd(step);
         detail::provision_host_keys(step);
         detail::provision_boot_profile(step);
+        detail::provision_ansible_python(step);
 
         step.note(rootfs.ensure_dir(detail::kRecordDir),
                   fmt::format("created {}", detail::kRecordDir));
         step.note(rootfs.write_file(detail::kRecordFile, text::format_record(record)),
                   fmt::format("wrote {}", detail::kRecordFile));
-        if (rootfs.is_executable("/usr/bin/python3"))
-            result.python_interpreter = "/usr/bin/python3";
         return result;
     });
 }

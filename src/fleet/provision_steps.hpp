@@ -5,6 +5,7 @@
 //   provision_network.cpp    /etc/resolv.conf; networkd file for host0
 //   provision_host_keys.cpp  fresh SSH host keys (the host's ssh-keygen, into the root's /etc/ssh)
 //   provision_units.cpp      the boot profile's masked units and generators
+//   provision_ansible.cpp    aplspawn's Python for Ansible (its compiled module code cached)
 // Every step reads and writes only through sys::RootFs.
 #pragma once
 
@@ -38,6 +39,7 @@ void provision_resolver(Step& s);
 void provision_networkd(Step& s);
 void provision_host_keys(Step& s);
 void provision_boot_profile(Step& s);
+void provision_ansible_python(Step& s);
 
 // /etc/hosts with the container's own names and the fleet's block (text::hosts_with).
 Change write_hosts(const sys::RootFs& root, const std::string& name, Ipv4 ip,

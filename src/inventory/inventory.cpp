@@ -1,5 +1,6 @@
 #include "aplspawn/inventory/inventory.hpp"
 
+#include "aplspawn/fleet/provision.hpp"
 #include "aplspawn/fleet/resources.hpp"
 #include "aplspawn/fleet/state.hpp"
 #include "aplspawn/inventory/format.hpp"
@@ -81,13 +82,21 @@ const Host* Inventory::find(std::string_view name) const {
     return nullptr;
 }
 
-std::string python_in_root(const fs::path& root) {
-    constexpr const char* kPython = "usr/bin/python3";
-    sys::UniqueFd fd = open_in_root(root, kPython);
-    if (!fd) return "";
+namespace {
+
+bool executable_in_root(const fs::path& root, const char* path) {
+    sys::UniqueFd fd = open_in_root(root, path + 1);
     struct stat st;
-    if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) return "";
-    return std::string("/") + kPython;
+    return fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+}  // namespace
+
+std::string python_in_root(const fs::path& root) {
+    constexpr const char* kPython = "/usr/bin/python3";
+    if (!executable_in_root(root, kPython)) return "";
+    // aplspawn's, which runs that python3 (spawn writes it, fleet/provision.hpp).
+    return executable_in_root(root, fleet::kAnsiblePython) ? fleet::kAnsiblePython : kPython;
 }
 
 std::string ssh_common_args(const fs::path& known_hosts) {

@@ -118,7 +118,18 @@ for name in $NAMES; do
     check_match "play recap of $name: no failures" "$name +: ok=[1-9][0-9]* +changed=[0-9]+ +unreachable=0 +failed=0" "$play"
     check_eq "the marker in $name's own data (upper layer), owned by root" \
         "$name $MARKER root" "$(cat "$UPPER/$name/root/aplspawn-e2e-marker" 2>&1) $(stat -c %U "$UPPER/$name/root/aplspawn-e2e-marker" 2>&1)"
+    # Ansible ran the modules with aplspawn's Python, which kept their compiled code for the
+    # user (the ping above) and for root (become), each in a 0700 directory of their own.
+    for home in home/e2e root; do
+        cache=$(echo "$UPPER/$name/$home"/.cache/aplspawn/ansible-pyc/cpython-*)
+        check_match "$name: compiled modules cached in /$home" "^[1-9][0-9]* " \
+            "$(find "$cache" -type f | wc -l) $(stat -c %a "$cache" 2>&1)"
+        check_eq "$name: /$home's cache is its own, 0700" "$(stat -c %U "$UPPER/$name/$home") 700" \
+            "$(stat -c '%U %a' "$cache" 2>&1)"
+    done
 done
+check_match "the inventory names aplspawn's Python for Ansible" \
+    "ansible_python_interpreter=/usr/local/lib/aplspawn/ansible-python3" "$(cat "$WORK/inventory.ini")"
 require_ok "the become playbook"
 
 # ---------------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ TEST_CASE("the default Debian image: provisioned, idempotent, then booted it acc
     auto first = fleet::provision(m, spec);
     CHECK_FALSE(fs::exists(m / "etc/systemd/network/10-aplspawn-host0.network"));
     CHECK(first.has_sudo);
-    CHECK(first.python_interpreter == "/usr/bin/python3");
+    CHECK(first.python_interpreter == fleet::kAnsiblePython);
     REQUIRE(first.host_public_keys.size() == 2);  // ed25519, ecdsa
 
     // The image's own tools agree with what was written.
@@ -157,6 +157,14 @@ TEST_CASE("the default Debian image: provisioned, idempotent, then booted it acc
     CHECK(s.in_root({"ssh-keygen", "-l", "-f", "/etc/ssh/ssh_host_ecdsa_key"}).ok());
     CHECK_FALSE(fs::exists(m / "etc/ssh/ssh_host_rsa_key"));  // opt-in
     CHECK_THAT(sys::read_file(m / "etc/hosts"), Contains("ff02::1\t\tip6-allnodes\n"));  // kept
+    {  // aplspawn's Python for Ansible runs with the image's python3, a program on its stdin
+        sys::RunOptions o;
+        o.timeout = 30s;
+        o.input = "import sys\nprint(sys.executable, sys.argv)\n";
+        auto py = sys::run({"chroot", m.string(), fleet::kAnsiblePython}, o);
+        CHECK(py.ok());
+        CHECK(py.out == "/usr/bin/python3 ['']\n");
+    }
 
     // Nothing of a second run changes the upper layer (bytes, modes, owners, times).
     auto before = snapshot(s.upper);

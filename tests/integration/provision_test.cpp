@@ -217,7 +217,14 @@ TEST_CASE("provision writes identity, account, key and sudo into the upper layer
     CHECK(fs::read_symlink(m / "etc/resolv.conf") == "../run/systemd/resolve/stub-resolv.conf");
     auto nd = read(m / "etc/systemd/network/10-aplspawn-host0.network");
     CHECK(nd.find("Address=10.10.12.10/26\nGateway=10.10.12.1\n") != std::string::npos);
-    CHECK(r.python_interpreter == "/usr/bin/python3");
+    // aplspawn's Python for Ansible (it runs the image's python3), root's, executable by all.
+    CHECK(r.python_interpreter == fleet::kAnsiblePython);
+    const fs::path ours = m / std::string(fleet::kAnsiblePython).substr(1);
+    CHECK(read(ours).starts_with("#!/usr/bin/python3\n"));
+    CHECK_THAT(read(ours), Contains("class PayloadImporter(zipimport.zipimporter)"));
+    auto ai = lstat_of(ours);
+    CHECK((ai.mode & 07777) == 0755);
+    CHECK(ai.uid == 0);
 
     // Host keys: one per default type (ed25519, ecdsa; rsa is opt-in), fresh (the image's baked
     // ed25519 key replaced, its DSA key gone, no RSA key), private 0600 and matching the public half.

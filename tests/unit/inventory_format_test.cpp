@@ -1,5 +1,6 @@
 // The inventory model and its renderings, without Ansible (tests/integration/
 // inventory_ansible_test.cpp reads every format back with Ansible itself).
+#include "aplspawn/fleet/provision.hpp"
 #include "aplspawn/inventory/format.hpp"
 #include "aplspawn/inventory/inventory.hpp"
 #include "aplspawn/sys/fs.hpp"
@@ -178,6 +179,18 @@ TEST_CASE("python_in_root resolves inside the root and wants an executable file"
     fs::remove(root / "usr/bin/python3");
     fs::create_directories(root / "usr/bin/python3");
     CHECK(inventory::python_in_root(root) == "");
+}
+
+TEST_CASE("python_in_root prefers aplspawn's Python for Ansible, which needs python3", "[inventory]") {
+    Scratch s;
+    fs::path root = s.dir / "root";
+    const fs::path ours = root / std::string(fleet::kAnsiblePython).substr(1);
+    make_executable(ours);
+    CHECK(inventory::python_in_root(root) == "");  // it runs /usr/bin/python3, which is missing
+    make_executable(root / "usr/bin/python3");
+    CHECK(inventory::python_in_root(root) == fleet::kAnsiblePython);
+    fs::permissions(ours, fs::perms::owner_read);
+    CHECK(inventory::python_in_root(root) == "/usr/bin/python3");
 }
 
 TEST_CASE("INI: group [aplspawned], one line per host in name order", "[inventory]") {

@@ -56,10 +56,15 @@ struct ProvisionSpec {
     std::vector<ProvisionInterface> networks;
 };
 
+// aplspawn's Python for Ansible inside each container whose image has /usr/bin/python3: runs
+// the modules Ansible pipes in with their compiled code cached (src/fleet/ansible_python3.py).
+// The inventory names it as ansible_python_interpreter.
+inline constexpr const char* kAnsiblePython = "/usr/local/lib/aplspawn/ansible-python3";
+
 struct ProvisionResult {
     std::vector<std::string> host_public_keys;  // "ssh-ed25519 AAAA..." per host key type
     bool has_sudo = false;                       // sudo usable by the user (drop-in in place)
-    std::string python_interpreter;              // "/usr/bin/python3" when present, else ""
+    std::string python_interpreter;              // kAnsiblePython when python3 is there, else ""
 
     // What was written, one entry per file or step ("wrote /etc/hostname"), for -v output;
     // empty when the root already was as wanted. Never contains a password.

@@ -74,8 +74,9 @@ struct Options {
 };
 Inventory from_config(const config::Config& c, const Options& options = {});
 
-// "/usr/bin/python3" when root holds an executable file there (symlinks resolved inside root,
-// never escaping it), else "". Missing or unreadable roots give "".
+// The interpreter for Ansible in root: fleet::kAnsiblePython when root holds it and
+// /usr/bin/python3 as executable files, "/usr/bin/python3" when only that, else "" (symlinks
+// resolved inside root, never escaping it). Missing or unreadable roots give "".
 std::string python_in_root(const fs::path& root);
 
 // The ssh options that make Ansible use the fleet's known_hosts with strict checking:
