@@ -9,7 +9,7 @@ with `aplspawn stop` + `cleanup`. Compared per container, large against base in 
   memory  host memory the fleet holds once up: the bench's memory cgroup (every process of the
           fleet is in it: aplspawn puts containers into a memory cgroup of their own only with
           `resources`) and MemAvailable, before the spawn and 5 s after it returned, per container.
-With the large fleet up (each run): `aplspawn status` alternating with its floor, as many bare
+With each fleet up (each run): `aplspawn status` alternating with its floor, as many bare
 `ssh … id -un` logins at once (bench.py's status bench, same options), --scale-status-runs
 each; `ansible all -m ping` on `aplspawn inventory` (answers counted); and what the fleet holds
 of the host's limits (kernel keys per user, the neighbour table, conntrack, mounts, ptys, tasks,
@@ -218,6 +218,10 @@ def one_run(env, n, run, results, with_fleet_checks):
         rec["host_counts"] = host_counts(bench.BRIDGE)
         rec["ping"] = ansible_ping(env, cfg, n, logfile)
         bench.log(f"scale N={n} ansible ping: {rec['ping']['pong']}/{n} in {rec['ping']['wall']:.1f} s")
+    # Every size stops a fleet in the same state: the logins above ended, and the user managers
+    # they started stopped (logind keeps one 10 s after the user's last session). Stopping right
+    # after the ping measured the teardown of N SSH sessions along with the stop.
+    time.sleep(12)
     c0 = bench.bench_cpu_seconds()
     st = timed_sampled([env.bin, "-c", cfg, "stop"], logfile, env.env)
     rec["stop"] = st["wall"]
@@ -241,7 +245,7 @@ def bench_scale(env, results):
     results["scale_sizes"] = sizes
     for run in range(env.args.scale_runs):
         for n in sizes:
-            one_run(env, n, run, results, with_fleet_checks=n != sizes[0])
+            one_run(env, n, run, results, with_fleet_checks=True)
 
 
 def summarize(results):
@@ -270,10 +274,11 @@ def summarize(results):
         cpu, _ = of(n, "spawn_cpu", per=True)
         stp, stps = of(n, "stop")
         stpc, _ = of(n, "stop", per=True)
+        stcpu, _ = of(n, "stop_cpu", per=True)
         mem, _ = of(n, "memcg_per_container_mib")
         mav, _ = of(n, "memavail_per_container_mib")
         failed = sum(1 for r in runs if r["n"] == n and r.get("spawn_rc"))
-        per[n] = (spc, cpu, stpc)
+        per[n] = (spc, cpu, stpc, stcpu)
         lines.append(f"| {n} | {bench.fmt_s(sp)} ({', '.join(f'{x:.1f}' for x in sps)}) | "
                      f"{spc:.3f} | {cpu:.3f} | {bench.fmt_s(stp)} ({', '.join(f'{x:.1f}' for x in stps)}) | "
                      f"{stpc:.3f} | {mem if mem is None else f'{mem:.1f}'}; "
@@ -288,7 +293,8 @@ def summarize(results):
                          f"{'met' if r <= 1.05 else 'NOT met'} |")
         if per[n][2] and per[base][2]:
             r = per[n][2] / per[base][2]
-            lines.append(f"| stop per container, N={n} <= 1.05 x N={base} (linear) | {r:.2f} x | "
+            cpu_ratio = f" (CPU per container {per[n][3] / per[base][3]:.2f} x)" if per[n][3] and per[base][3] else ""
+            lines.append(f"| stop per container, N={n} <= 1.05 x N={base} (linear) | {r:.2f} x{cpu_ratio} | "
                          f"{'met' if r <= 1.05 else 'NOT met'} |")
         st = [x for r in runs if r["n"] == n for x in r.get("status", [])]
         bare = [x for r in runs if r["n"] == n for x in r.get("bare", [])]
@@ -302,7 +308,7 @@ def summarize(results):
             lines.append(f"| ansible -m ping {n}/{n} | {worst}/{n} (worst run; "
                          f"{med([p['wall'] for p in pings]):.1f} s) | {'met' if worst == n else 'NOT met'} |")
     lines += [""]
-    for n in sizes[1:]:
+    for n in sizes:
         rs = [r for r in runs if r["n"] == n and r.get("host_counts")]
         if not rs:
             continue
