@@ -130,6 +130,14 @@ for name in $NAMES; do
 done
 check_match "the inventory names aplspawn's Python for Ansible" \
     "ansible_python_interpreter=/usr/local/lib/aplspawn/ansible-python3" "$(cat "$WORK/inventory.ini")"
+# Without pipelining Ansible copies the module and runs the interpreter with its path: aplspawn's
+# Python then is plain python3 (become too).
+nopipe=$(ANSIBLE_INVENTORY_ENABLED=ini timeout 120 ansible -i "$WORK/inventory.ini" aplspawned --become \
+    -e ansible_pipelining=false -m ansible.builtin.command -a "id -un" -o 2>&1) || true
+printf '%s\n' "$nopipe" | sed 's/^/      | /' >&2
+for name in $NAMES; do
+    check_match "$name: a module without pipelining runs, as root" "^$name \| CHANGED \| rc=0 \| \(stdout\) root\$" "$nopipe"
+done
 require_ok "the become playbook"
 
 # ---------------------------------------------------------------------------------------------
