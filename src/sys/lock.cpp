@@ -4,6 +4,7 @@
 #include "aplspawn/sys/fs.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,21 +12,56 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+
 namespace aplspawn::sys {
+
+namespace {
+
+// The pid in what a holder wrote ("aplspawn spawn (pid 123)"), or 0.
+pid_t holder_pid(std::string_view holder) {
+    auto at = holder.rfind("(pid ");
+    if (at == std::string_view::npos) return 0;
+    holder.remove_prefix(at + 5);
+    pid_t pid = 0;
+    auto [end, ec] = std::from_chars(holder.data(), holder.data() + holder.size(), pid);
+    return ec == std::errc() && end != holder.data() && *end == ')' ? pid : 0;
+}
+
+bool gone(pid_t pid) { return pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH; }
+
+}  // namespace
 
 DirLock DirLock::acquire(const std::filesystem::path& dir, std::string_view operation) {
     ensure_dir(dir, 0700);  // a missing directory of the tool's own: only root enters it
     auto path = dir / "lock";
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) throw_errno(fmt::format("open lock {}", path.string()));
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    auto try_lock = [&] {
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return true;
         if (errno != EWOULDBLOCK) throw_errno(fmt::format("lock {}", path.string()));
+        return false;
+    };
+    if (!try_lock()) {
         char buf[128] = {};
         ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
         std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
         while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-        throw Error(fmt::format("fleet state {} is in use by {}: wait for it to finish",
-                                dir.string(), holder));
+        // A run killed (kill -9) just after it forked a child leaves the lock with that child
+        // until it execs (the descriptor is close-on-exec), which can take a moment when the
+        // child first moves itself into cgroups on a loaded machine. With the holder gone, wait
+        // for that (up to 10 s) rather than name a process that no longer exists.
+        bool locked = false;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!locked && gone(holder_pid(holder)) && std::chrono::steady_clock::now() < deadline) {
+            ::usleep(20000);
+            locked = try_lock();
+        }
+        if (!locked)
+            throw Error(fmt::format("fleet state {} is in use by {}: wait for it to finish",
+                                    dir.string(), holder));
     }
     std::string me = fmt::format("aplspawn {} (pid {})\n", operation, ::getpid());
     if (::ftruncate(fd.get(), 0) == 0) {

@@ -7,9 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 using namespace aplspawn;
@@ -128,6 +130,44 @@ TEST_CASE("DirLock excludes a second holder and names the first", "[sys]") {
         CHECK(r.exit_code == 1);
     }
     CHECK_NOTHROW(sys::DirLock::acquire(t.path / "state", "stop"));
+}
+
+TEST_CASE("DirLock: a holder that is gone leaves the lock to the child it forked, which is waited for",
+          "[sys]") {
+    Tmp t;
+    const auto lock = (t.path / "state" / "lock").string();
+    { auto first = sys::DirLock::acquire(t.path / "state", "spawn"); }  // makes the directory
+    // A pid that no longer exists: a child of ours, exited and reaped.
+    auto dead = sys::run({"sh", "-c", "echo $$"});
+    REQUIRE(dead.ok());
+    const std::string gone_holder = "aplspawn spawn (pid " + dead.out.substr(0, dead.out.size() - 1) + ")";
+    // What a killed spawn leaves: its line in the file, the lock held by its child a little longer.
+    auto holder = [&](const std::string& who, const char* seconds) {
+        return sys::spawn({"flock", "-n", lock, "sh", "-c",
+                           std::string("printf '%s\\n' '") + who + "' > " + lock + "; sleep " + seconds});
+    };
+    {
+        auto child = holder(gone_holder, "0.5");
+        auto in_use = [&] { return sys::run({"flock", "-n", lock, "true"}).exit_code == 1; };
+        for (int i = 0; i < 200 && !in_use(); ++i) ::usleep(10000);
+        REQUIRE(in_use());
+        auto t0 = std::chrono::steady_clock::now();
+        CHECK_NOTHROW(sys::DirLock::acquire(t.path / "state", "stop"));
+        CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(200));
+        child.wait_for(std::chrono::seconds(5));
+    }
+    {
+        // A holder that lives (this process) is named at once, not waited for.
+        auto child = holder("aplspawn spawn (pid " + std::to_string(::getpid()) + ")", "3");
+        auto in_use = [&] { return sys::run({"flock", "-n", lock, "true"}).exit_code == 1; };
+        for (int i = 0; i < 200 && !in_use(); ++i) ::usleep(10000);
+        REQUIRE(in_use());
+        auto t0 = std::chrono::steady_clock::now();
+        CHECK_THROWS_WITH(sys::DirLock::acquire(t.path / "state", "stop"), Catch::Contains("is in use by aplspawn spawn"));
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+        ::kill(child.pid(), SIGTERM);
+        child.wait_for(std::chrono::seconds(5));
+    }
 }
 
 TEST_CASE("container records round-trip, a dead or reused pid is not running", "[sys][fleet]") {

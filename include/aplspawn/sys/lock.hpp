@@ -18,8 +18,9 @@ public:
     // nullopt when nobody holds it.
     static std::optional<std::string> holder(const std::filesystem::path& dir);
 
-    // Takes the lock or throws Error "fleet state DIR is locked by aplspawn spawn (pid N)".
-    // The directory is created (0700) if missing.
+    // Takes the lock or throws Error "fleet state DIR is in use by aplspawn spawn (pid N)".
+    // When pid N no longer exists (killed), waits up to 10 s for the lock first: a child it
+    // forked holds it until that child execs. The directory is created (0700) if missing.
     static DirLock acquire(const std::filesystem::path& dir, std::string_view operation);
 
     DirLock(DirLock&&) = default;
