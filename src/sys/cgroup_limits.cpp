@@ -68,7 +68,23 @@ void enable_controllers(const fs::path& root, const std::string& relative,
         bool all = true;
         for (const auto& c : controllers)
             if ((" " + have + " ").find(" " + c + " ") == std::string::npos) all = false;
-        if (!all) write_cgroup_file(dir / "cgroup.subtree_control", line);
+        if (!all) {
+            try {
+                write_cgroup_file(dir / "cgroup.subtree_control", line);
+            } catch (const Error& e) {
+                if (e.sys_errno() != EBUSY) throw;
+                // cgroup v2's rule: only a cgroup without processes gives controllers to its
+                // children (the hierarchy's root excepted). A cgroup namespace's root is no
+                // exception: a container without systemd (Docker's way) runs in it.
+                throw Error(fmt::format(
+                    "enable {} in {}: the cgroup has processes of its own, and cgroup v2 gives "
+                    "controllers to child cgroups only from a cgroup without processes (a "
+                    "container's cgroup namespace whose root holds its processes, say): move "
+                    "them into a child cgroup first (mkdir {}/init, then write each pid to "
+                    "{}/init/cgroup.procs), or give the fleet no resources",
+                    line, (dir / "cgroup.subtree_control").string(), dir.string(), dir.string()));
+            }
+        }
         dir /= parts[i];
         if (i + 1 < parts.size() && ::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
             throw_errno(fmt::format("create cgroup {}", dir.string()));

@@ -58,4 +58,21 @@ section "stop: db's cgroup goes"
 ap stop
 check_rc "stop" 0
 check_not "db's cgroup is gone" test -d "$CG/$DB_CG"
+
+section "in a cgroup namespace whose root holds processes (a container without systemd)"
+# aplspawn runs in cgroup busy, made the root of its own cgroup namespace and cgroup2 mount, as
+# in a Docker container: cgroup v2 refuses to enable controllers there (EBUSY).
+mkdir -p "$CG/busy"
+AP_PREFIX=(bash -c 'echo $$ >/sys/fs/cgroup/busy/cgroup.procs &&
+    exec unshare --cgroup --mount --propagation private -- bash -c "umount -l /sys/fs/cgroup &&
+        mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"\$@\"" inner "$@"' outer)
+ap --timeout 300 spawn
+AP_PREFIX=()
+check_rc "spawn" 1
+check_contains "the error names the cgroup and the rule" \
+    "enable +cpuset +memory +pids in /sys/fs/cgroup/cgroup.subtree_control: the cgroup has processes of its own" "$AP_ERR"
+check_contains "... and says what to do" "write each pid to /sys/fs/cgroup/init/cgroup.procs" "$AP_ERR"
+ap stop
+check_rc "stop after it" 0
+check "nothing is left in busy" rmdir "$CG/busy"
 finish
