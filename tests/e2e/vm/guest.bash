@@ -53,6 +53,31 @@ check_v2_kernel() {
     measured "VM CPUs, free -m total" "$VM_NPROC, $VM_MEM"
 }
 
+# netup, getimage and spawn of the fleet; the caller requires spawn's checks to pass.
+bring_up_fleet() {
+    section "netup, getimage, spawn"
+    ap netup
+    check_rc "netup" 0
+    ap getimage
+    check_rc "getimage" 0
+    ap --timeout 600 spawn
+    check_rc "spawn" 0
+    ((AP_RC == 0)) || diagnose_fleet
+}
+
+# db's limits {memory: 256M, cpus: 1, tasks: 4096} as written in the cgroup DIR (WHAT names it).
+check_limit_files() { # DIR WHAT
+    local dir=$1 what=$2 f
+    for f in memory.max memory.swap.max cpuset.cpus cpuset.cpus.effective pids.max; do
+        measured "$what $f" "$(cat "$dir/$f" 2>&1)"
+    done
+    check_eq "memory.max of $what" 268435456 "$(cat "$dir/memory.max")"
+    check_eq "memory.swap.max of $what" 0 "$(cat "$dir/memory.swap.max")"
+    check_eq "cpuset.cpus of $what" 0 "$(cat "$dir/cpuset.cpus")"
+    check_eq "cpuset.cpus.effective of $what" 0 "$(cat "$dir/cpuset.cpus.effective")"
+    check_eq "pids.max of $what" 4096 "$(cat "$dir/pids.max")"
+}
+
 # Inside db, one SSH session: free -m total, nproc, cpuinfo's processors.
 check_guest_views() {
     local views mem nproc cpus

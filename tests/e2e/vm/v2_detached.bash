@@ -21,28 +21,14 @@ check_eq "the root enables no controller for its children" "" "$(<"$CG/cgroup.su
 check_eq "PID 1 is guest-init, not systemd" guest-init "$(basename "$(tr '\0' '\n' </proc/1/cmdline | sed -n 2p)")"
 check_not "no systemd runs" test -d /run/systemd/system
 
-section "netup, getimage, spawn"
-ap netup
-check_rc "netup" 0
-ap getimage
-check_rc "getimage" 0
-ap --timeout 600 spawn
-check_rc "spawn" 0
-((AP_RC == 0)) || diagnose_fleet
+bring_up_fleet
 require_ok "spawn"
 DB_CG=$(state_field "$DB" cgroup)
 DB_LEADER=$(state_field "$DB" leader_pid)
 measured "db's cgroup" "$DB_CG"
 check "spawn enabled memory, cpuset and pids in the root's subtree_control" has_controllers "$CG/cgroup.subtree_control"
 check "... and in ${DB_CG%/*}'s" has_controllers "$CG/${DB_CG%/*}/cgroup.subtree_control"
-for f in memory.max memory.swap.max cpuset.cpus cpuset.cpus.effective pids.max; do
-    measured "db $f" "$(cat "$CG/$DB_CG/$f" 2>&1)"
-done
-check_eq "memory.max of db" 268435456 "$(cat "$CG/$DB_CG/memory.max")"
-check_eq "memory.swap.max of db" 0 "$(cat "$CG/$DB_CG/memory.swap.max")"
-check_eq "cpuset.cpus of db" 0 "$(cat "$CG/$DB_CG/cpuset.cpus")"
-check_eq "cpuset.cpus.effective of db" 0 "$(cat "$CG/$DB_CG/cpuset.cpus.effective")"
-check_eq "pids.max of db" 4096 "$(cat "$CG/$DB_CG/pids.max")"
+check_limit_files "$CG/$DB_CG" "db's cgroup"
 measured "db's PID 1 cgroup" "$(cat "/proc/$DB_LEADER/cgroup")"
 check_match "db's PID 1 is in db's cgroup (or below it)" "^0::/$DB_CG(/.*)?\$" "$(cat "/proc/$DB_LEADER/cgroup")"
 check_eq "db's PID 1 may run on CPU 0 only" 0 "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$DB_LEADER/status")"

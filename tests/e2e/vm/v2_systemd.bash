@@ -17,14 +17,7 @@ check_v2_kernel
 check_eq "PID 1 is systemd" systemd "$(cat /proc/1/comm)"
 check "systemd runs (/run/systemd/system)" test -d /run/systemd/system
 
-section "netup, getimage, spawn"
-ap netup
-check_rc "netup" 0
-ap getimage
-check_rc "getimage" 0
-ap --timeout 600 spawn
-check_rc "spawn" 0
-((AP_RC == 0)) || diagnose_fleet
+bring_up_fleet
 check_not_contains "the systemd launcher started db (no detached fallback)" "containers are started detached" "$AP_ERR"
 require_ok "spawn"
 check_match "machinectl lists db" "^$DB " "$(machinectl list --no-legend 2>&1)"
@@ -35,14 +28,7 @@ check_eq "$UNIT: MemoryMax" 268435456 "$(systemctl show -p MemoryMax --value "$U
 check_eq "$UNIT: MemorySwapMax" 0 "$(systemctl show -p MemorySwapMax --value "$UNIT")"
 check_eq "$UNIT: AllowedCPUs" 0 "$(systemctl show -p AllowedCPUs --value "$UNIT")"
 check_eq "$UNIT: TasksMax" 4096 "$(systemctl show -p TasksMax --value "$UNIT")"
-for f in memory.max memory.swap.max cpuset.cpus cpuset.cpus.effective pids.max; do
-    measured "machine.slice/$UNIT $f" "$(cat "$UNIT_CG/$f" 2>&1)"
-done
-check_eq "systemd wrote memory.max of the unit's cgroup" 268435456 "$(cat "$UNIT_CG/memory.max")"
-check_eq "... memory.swap.max" 0 "$(cat "$UNIT_CG/memory.swap.max")"
-check_eq "... cpuset.cpus (AllowedCPUs= is effective on v2)" 0 "$(cat "$UNIT_CG/cpuset.cpus")"
-check_eq "... cpuset.cpus.effective" 0 "$(cat "$UNIT_CG/cpuset.cpus.effective")"
-check_eq "... pids.max" 4096 "$(cat "$UNIT_CG/pids.max")"
+check_limit_files "$UNIT_CG" "the unit's cgroup (systemd wrote it)"
 DB_LEADER=$(state_field "$DB" leader_pid)
 measured "db's PID 1 cgroup" "$(cat "/proc/$DB_LEADER/cgroup")"
 check_match "db's PID 1 is in the unit's cgroup" "^0::/machine.slice/$UNIT(/.*)?\$" "$(cat "/proc/$DB_LEADER/cgroup")"
