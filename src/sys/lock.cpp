@@ -54,8 +54,9 @@ DirLock DirLock::acquire(const std::filesystem::path& dir, std::string_view oper
         // child first moves itself into cgroups on a loaded machine. With the holder gone, wait
         // for that (up to 10 s) rather than name a process that no longer exists.
         bool locked = false;
+        const pid_t pid = holder_pid(holder);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!locked && gone(holder_pid(holder)) && std::chrono::steady_clock::now() < deadline) {
+        while (!locked && gone(pid) && std::chrono::steady_clock::now() < deadline) {
             ::usleep(20000);
             locked = try_lock();
         }

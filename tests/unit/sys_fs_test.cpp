@@ -141,16 +141,18 @@ TEST_CASE("DirLock: a holder that is gone leaves the lock to the child it forked
     auto dead = sys::run({"sh", "-c", "echo $$"});
     REQUIRE(dead.ok());
     const std::string gone_holder = "aplspawn spawn (pid " + dead.out.substr(0, dead.out.size() - 1) + ")";
-    // What a killed spawn leaves: its line in the file, the lock held by its child a little longer.
-    auto holder = [&](const std::string& who, const char* seconds) {
-        return sys::spawn({"flock", "-n", lock, "sh", "-c",
-                           std::string("printf '%s\\n' '") + who + "' > " + lock + "; sleep " + seconds});
-    };
-    {
-        auto child = holder(gone_holder, "0.5");
+    // What a killed spawn leaves: its line in the file, the lock held by its child a little
+    // longer. Returns once the child holds it.
+    auto held_by = [&](const std::string& who, const char* seconds) {
+        auto child = sys::spawn({"flock", "-n", lock, "sh", "-c",
+                                 std::string("printf '%s\\n' '") + who + "' > " + lock + "; sleep " + seconds});
         auto in_use = [&] { return sys::run({"flock", "-n", lock, "true"}).exit_code == 1; };
         for (int i = 0; i < 200 && !in_use(); ++i) ::usleep(10000);
         REQUIRE(in_use());
+        return child;
+    };
+    {
+        auto child = held_by(gone_holder, "0.5");
         auto t0 = std::chrono::steady_clock::now();
         CHECK_NOTHROW(sys::DirLock::acquire(t.path / "state", "stop"));
         CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(200));
@@ -158,10 +160,7 @@ TEST_CASE("DirLock: a holder that is gone leaves the lock to the child it forked
     }
     {
         // A holder that lives (this process) is named at once, not waited for.
-        auto child = holder("aplspawn spawn (pid " + std::to_string(::getpid()) + ")", "3");
-        auto in_use = [&] { return sys::run({"flock", "-n", lock, "true"}).exit_code == 1; };
-        for (int i = 0; i < 200 && !in_use(); ++i) ::usleep(10000);
-        REQUIRE(in_use());
+        auto child = held_by("aplspawn spawn (pid " + std::to_string(::getpid()) + ")", "3");
         auto t0 = std::chrono::steady_clock::now();
         CHECK_THROWS_WITH(sys::DirLock::acquire(t.path / "state", "stop"), Catch::Contains("is in use by aplspawn spawn"));
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
