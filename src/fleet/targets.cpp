@@ -24,13 +24,14 @@ namespace {
 // Another host's group or container named on this host: where it runs instead.
 void refuse_remote(const config::Config& c, const std::string& target) {
     const config::Group* g = c.find_group(target);
+    const bool is_group = g != nullptr;
     if (!g)
         if (const config::Container* ct = c.find(target)) g = ct->group.get();
     const config::Host* h = g ? c.host_of(*g) : nullptr;
     if (!h || h == c.local.get()) return;
-    throw Error::usage(fmt::format("{}: {} runs on host {} ({}), this is host {}: run it there",
-                                   target, c.find_group(target) ? "group " + target : "container " + target,
-                                   h->name, h->address.str(), c.local->name));
+    throw Error::usage(fmt::format("{}: {} {} runs on host {} ({}), this is host {}: run it there", target,
+                                   is_group ? "group" : "container", target, h->name, h->address.str(),
+                                   c.local->name));
 }
 
 }  // namespace
