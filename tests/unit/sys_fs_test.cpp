@@ -142,13 +142,16 @@ TEST_CASE("DirLock: a holder that is gone leaves the lock to the child it forked
     REQUIRE(dead.ok());
     const std::string gone_holder = "aplspawn spawn (pid " + dead.out.substr(0, dead.out.size() - 1) + ")";
     // What a killed spawn leaves: its line in the file, the lock held by its child a little
-    // longer. Returns once the child holds it.
+    // longer. Returns once the child holds the lock and the line is written.
     auto held_by = [&](const std::string& who, const char* seconds) {
         auto child = sys::spawn({"flock", "-n", lock, "sh", "-c",
                                  std::string("printf '%s\\n' '") + who + "' > " + lock + "; sleep " + seconds});
-        auto in_use = [&] { return sys::run({"flock", "-n", lock, "true"}).exit_code == 1; };
-        for (int i = 0; i < 200 && !in_use(); ++i) ::usleep(10000);
-        REQUIRE(in_use());
+        auto ready = [&] {
+            return sys::read_file_if_exists(lock) == who + "\n" &&
+                   sys::run({"flock", "-n", lock, "true"}).exit_code == 1;
+        };
+        for (int i = 0; i < 200 && !ready(); ++i) ::usleep(10000);
+        REQUIRE(ready());
         return child;
     };
     {
